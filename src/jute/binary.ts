@@ -1,0 +1,172 @@
+/**
+ * Jute binary encoding, as Apache ZooKeeper's BinaryOutputArchive/BinaryInputArchive:
+ * big-endian int (4 bytes) and long (8 bytes), boolean as one byte, buffers and
+ * strings as an int length then the bytes (-1 for null), vectors as an int count
+ * (-1 for null) then the items. Pure: no sockets, no files.
+ */
+
+/** Raised when bytes do not decode as the record they claim to be. */
+export class JuteDecodeError extends Error {
+  override name = "JuteDecodeError";
+}
+
+/** Appends jute values to a growing buffer. */
+export class JuteWriter {
+  private buffer: Buffer;
+  private length = 0;
+
+  constructor(initialBytes = 256) {
+    this.buffer = Buffer.allocUnsafe(initialBytes);
+  }
+
+  private reserve(bytes: number): void {
+    const needed = this.length + bytes;
+    if (needed <= this.buffer.length) return;
+    let size = this.buffer.length * 2;
+    while (size < needed) size *= 2;
+    const grown = Buffer.allocUnsafe(size);
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+
+  int(value: number): this {
+    this.reserve(4);
+    this.buffer.writeInt32BE(value | 0, this.length);
+    this.length += 4;
+    return this;
+  }
+
+  long(value: bigint): this {
+    this.reserve(8);
+    this.buffer.writeBigInt64BE(BigInt.asIntN(64, value), this.length);
+    this.length += 8;
+    return this;
+  }
+
+  bool(value: boolean): this {
+    this.reserve(1);
+    this.buffer[this.length++] = value ? 1 : 0;
+    return this;
+  }
+
+  /** A length-prefixed byte buffer; null is written as length -1. */
+  buffer_(value: Buffer | null): this {
+    if (value === null) return this.int(-1);
+    this.int(value.length);
+    this.reserve(value.length);
+    value.copy(this.buffer, this.length);
+    this.length += value.length;
+    return this;
+  }
+
+  /** A length-prefixed UTF-8 string. */
+  string(value: string | null): this {
+    if (value === null) return this.int(-1);
+    const bytes = Buffer.byteLength(value, "utf8");
+    this.int(bytes);
+    this.reserve(bytes);
+    this.buffer.write(value, this.length, bytes, "utf8");
+    this.length += bytes;
+    return this;
+  }
+
+  /** Raw bytes with no length prefix. */
+  raw(value: Buffer): this {
+    this.reserve(value.length);
+    value.copy(this.buffer, this.length);
+    this.length += value.length;
+    return this;
+  }
+
+  /** Overwrites an int already written at `offset` (used for frame lengths). */
+  patchInt(offset: number, value: number): void {
+    this.buffer.writeInt32BE(value | 0, offset);
+  }
+
+  get byteLength(): number {
+    return this.length;
+  }
+
+  /** The bytes written so far (a view, not a copy). */
+  toBuffer(): Buffer {
+    return this.buffer.subarray(0, this.length);
+  }
+}
+
+/** Reads jute values from a buffer, checking every length against what remains. */
+export class JuteReader {
+  private offset: number;
+
+  constructor(
+    private readonly buffer: Buffer,
+    offset = 0,
+    private readonly end = buffer.length,
+  ) {
+    this.offset = offset;
+  }
+
+  get remaining(): number {
+    return this.end - this.offset;
+  }
+
+  get position(): number {
+    return this.offset;
+  }
+
+  private need(bytes: number): void {
+    if (bytes < 0 || this.offset + bytes > this.end) {
+      throw new JuteDecodeError(
+        `need ${bytes} bytes at offset ${this.offset}, have ${this.end - this.offset}`,
+      );
+    }
+  }
+
+  int(): number {
+    this.need(4);
+    const value = this.buffer.readInt32BE(this.offset);
+    this.offset += 4;
+    return value;
+  }
+
+  long(): bigint {
+    this.need(8);
+    const value = this.buffer.readBigInt64BE(this.offset);
+    this.offset += 8;
+    return value;
+  }
+
+  bool(): boolean {
+    this.need(1);
+    return this.buffer[this.offset++] !== 0;
+  }
+
+  buffer_(): Buffer | null {
+    const length = this.int();
+    if (length === -1) return null;
+    if (length < -1) throw new JuteDecodeError(`negative buffer length ${length}`);
+    this.need(length);
+    const value = Buffer.from(this.buffer.subarray(this.offset, this.offset + length));
+    this.offset += length;
+    return value;
+  }
+
+  string(): string | null {
+    const length = this.int();
+    if (length === -1) return null;
+    if (length < -1) throw new JuteDecodeError(`negative string length ${length}`);
+    this.need(length);
+    const value = this.buffer.toString("utf8", this.offset, this.offset + length);
+    this.offset += length;
+    return value;
+  }
+
+  /** The bytes that remain, without consuming them. */
+  rest(): Buffer {
+    return this.buffer.subarray(this.offset, this.end);
+  }
+
+  skip(bytes: number): void {
+    this.need(bytes);
+    this.offset += bytes;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Typed codecs for jute records: each record of zookeeper.jute is declared once as
+ * an ordered list of fields, and the same declaration encodes and decodes it.
+ */
+import { JuteDecodeError, JuteReader, JuteWriter } from "./binary.js";
+
+/** Reads and writes one jute type. */
+export interface Codec<T> {
+  readonly name: string;
+  write(writer: JuteWriter, value: T): void;
+  read(reader: JuteReader): T;
+}
+
+export const int: Codec<number> = {
+  name: "int",
+  write: (w, v) => void w.int(v),
+  read: (r) => r.int(),
+};
+
+export const long: Codec<bigint> = {
+  name: "long",
+  write: (w, v) => void w.long(v),
+  read: (r) => r.long(),
+};
+
+export const bool: Codec<boolean> = {
+  name: "boolean",
+  write: (w, v) => void w.bool(v),
+  read: (r) => r.bool(),
+};
+
+/** A jute `buffer`; null is kept distinct from empty, as ZooKeeper does. */
+export const buffer: Codec<Buffer | null> = {
+  name: "buffer",
+  write: (w, v) => void w.buffer_(v),
+  read: (r) => r.buffer_(),
+};
+
+/** A jute `ustring`; a null string on the wire reads as "" (ZooKeeper rejects both as paths). */
+export const ustring: Codec<string> = {
+  name: "ustring",
+  write: (w, v) => void w.string(v),
+  read: (r) => r.string() ?? "",
+};
+
+/** A jute `vector<T>`; a null vector on the wire reads as []. */
+export function vector<T>(item: Codec<T>): Codec<T[]> {
+  return {
+    name: `vector<${item.name}>`,
+    write(w, values) {
+      w.int(values.length);
+      for (const value of values) item.write(w, value);
+    },
+    read(r) {
+      const count = r.int();
+      if (count === -1) return [];
+      if (count < 0) throw new JuteDecodeError(`negative vector count ${count}`);
+      // Every item takes at least one byte: a count larger than what remains is a lie.
+      if (count > r.remaining)
+        throw new JuteDecodeError(`vector count ${count} exceeds ${r.remaining} bytes`);
+      const values: T[] = new Array(count);
+      for (let i = 0; i < count; i++) values[i] = item.read(r);
+      return values;
+    },
+  };
+}
+
+type FieldCodecs = Record<string, Codec<unknown>>;
+/** The TypeScript shape of a record declared with `record(...)`. */
+export type RecordOf<F extends FieldCodecs> = { [K in keyof F]: F[K] extends Codec<infer T> ? T : never };
+
+/** Declares a jute record; field order is the object's key order, which is the wire order. */
+export function record<F extends FieldCodecs>(name: string, fields: F): Codec<RecordOf<F>> {
+  const entries = Object.entries(fields);
+  return {
+    name,
+    write(w, value) {
+      const values = value as Record<string, unknown>;
+      for (const [field, codec] of entries) codec.write(w, values[field]);
+    },
+    read(r) {
+      const value: Record<string, unknown> = {};
+      for (const [field, codec] of entries) value[field] = codec.read(r);
+      return value as RecordOf<F>;
+    },
+  };
+}
+
+/** Encodes one value to a fresh buffer. */
+export function encode<T>(codec: Codec<T>, value: T): Buffer {
+  const writer = new JuteWriter();
+  codec.write(writer, value);
+  return Buffer.from(writer.toBuffer());
+}
+
+/** Decodes exactly one value; trailing bytes are allowed only when `allowTrailing`. */
+export function decode<T>(codec: Codec<T>, bytes: Buffer, allowTrailing = false): T {
+  const reader = new JuteReader(bytes);
+  const value = codec.read(reader);
+  if (!allowTrailing && reader.remaining !== 0) {
+    throw new JuteDecodeError(`${reader.remaining} trailing bytes after ${codec.name}`);
+  }
+  return value;
+}

@@ -1,0 +1,77 @@
+/**
+ * Splits a byte stream into length-prefixed frames (a 4-byte big-endian length, then
+ * that many bytes), as ZooKeeper's client port and quorum port carry them. A length
+ * above the limit or below zero is rejected from its 4 header bytes, before any
+ * buffering for it.
+ */
+
+/** A frame header that no honest peer sends; the connection must be closed. */
+export class FrameError extends Error {
+  override name = "FrameError";
+}
+
+export class Framer {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  /** @param frameBytesMax the largest frame body accepted (jute.maxbuffer). */
+  constructor(private readonly frameBytesMax: number) {}
+
+  /** Bytes received but not yet returned as a frame. */
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /** Adds received bytes; returns every frame body they complete, in order. */
+  push(chunk: Buffer): Buffer[] {
+    if (chunk.length > 0) {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+    }
+    const frames: Buffer[] = [];
+    while (this.pendingBytes >= 4) {
+      const length = this.peekLength();
+      if (length < 0 || length > this.frameBytesMax) {
+        throw new FrameError(`frame length ${length} outside 0..${this.frameBytesMax}`);
+      }
+      if (this.pendingBytes < 4 + length) break;
+      const joined = this.take(4 + length);
+      frames.push(joined.subarray(4));
+    }
+    return frames;
+  }
+
+  /** The first 4 buffered bytes as a big-endian int (caller ensures 4 are buffered). */
+  peekLength(): number {
+    const first = this.pending[0]!;
+    if (first.length >= 4) return first.readInt32BE(0);
+    const header = Buffer.concat(this.pending, Math.min(this.pendingBytes, 4) + 0).subarray(0, 4);
+    return header.readInt32BE(0);
+  }
+
+  private take(bytes: number): Buffer {
+    const first = this.pending[0]!;
+    if (first.length === bytes) {
+      this.pending.shift();
+      this.pendingBytes -= bytes;
+      return first;
+    }
+    if (first.length > bytes) {
+      this.pending[0] = first.subarray(bytes);
+      this.pendingBytes -= bytes;
+      return first.subarray(0, bytes);
+    }
+    const joined = Buffer.concat(this.pending, this.pendingBytes);
+    this.pending = joined.length > bytes ? [joined.subarray(bytes)] : [];
+    this.pendingBytes -= bytes;
+    return joined.subarray(0, bytes);
+  }
+}
+
+/** Prefixes a body with its 4-byte length. */
+export function frame(body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(4 + body.length);
+  out.writeInt32BE(body.length, 0);
+  body.copy(out, 4);
+  return out;
+}
