@@ -7,6 +7,10 @@ import { JuteDecodeError, JuteReader, JuteWriter } from "./binary.js";
 /** Reads and writes one jute type. */
 export interface Codec<T> {
   readonly name: string;
+  /** For records: the fields in wire order (used by generic tools and tests). */
+  readonly fields?: ReadonlyArray<readonly [string, Codec<unknown>]>;
+  /** For vectors: the item codec. */
+  readonly item?: Codec<unknown>;
   write(writer: JuteWriter, value: T): void;
   read(reader: JuteReader): T;
 }
@@ -47,6 +51,7 @@ export const ustring: Codec<string> = {
 export function vector<T>(item: Codec<T>): Codec<T[]> {
   return {
     name: `vector<${item.name}>`,
+    item: item as Codec<unknown>,
     write(w, values) {
       w.int(values.length);
       for (const value of values) item.write(w, value);
@@ -74,6 +79,7 @@ export function record<F extends FieldCodecs>(name: string, fields: F): Codec<Re
   const entries = Object.entries(fields);
   return {
     name,
+    fields: entries,
     write(w, value) {
       const values = value as Record<string, unknown>;
       for (const [field, codec] of entries) codec.write(w, values[field]);

@@ -1,0 +1,209 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { JuteDecodeError, JuteReader, JuteWriter } from "./binary.js";
+import { type Codec, decode, encode } from "./codec.js";
+import { FrameError, Framer, frame } from "./framer.js";
+import { readMultiRequest, readMultiResponse, writeMultiRequest, writeMultiResponse } from "./multi.js";
+import * as records from "./records.js";
+import { encodeTxn, readTxn, type Txn } from "./txn.js";
+
+/** An arbitrary value for any codec built from the jute primitives. */
+function arbitraryFor(codec: Codec<unknown>): fc.Arbitrary<unknown> {
+  switch (codec.name) {
+    case "int":
+      return fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 });
+    case "long":
+      return fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+    case "boolean":
+      return fc.boolean();
+    case "buffer":
+      return fc.option(
+        fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)),
+        { nil: null },
+      );
+    case "ustring":
+      return fc.string({ unit: "grapheme", maxLength: 32 });
+  }
+  if (codec.item !== undefined) return fc.array(arbitraryFor(codec.item), { maxLength: 4 });
+  if (codec.fields !== undefined) {
+    const shape: Record<string, fc.Arbitrary<unknown>> = {};
+    for (const [field, fieldCodec] of codec.fields) shape[field] = arbitraryFor(fieldCodec);
+    return fc.record(shape).map((value) => ({ ...value }));
+  }
+  throw new Error(`no arbitrary for ${codec.name}`);
+}
+
+const allRecords: [string, Codec<unknown>][] = Object.entries(records as Record<string, unknown>)
+  .filter(
+    ([, value]) =>
+      typeof value === "object" && value !== null && (value as Codec<unknown>).fields !== undefined,
+  )
+  .map(([name, value]) => [name, value as Codec<unknown>]);
+
+describe("jute records", () => {
+  it("declares every record of zookeeper.jute that clients, txns and files use", () => {
+    const names = new Set(allRecords.map(([, codec]) => codec.name));
+    for (const expected of [
+      "Stat",
+      "StatPersisted",
+      "ACL",
+      "Id",
+      "ConnectRequest",
+      "ConnectResponse",
+      "SetWatches2",
+      "WatcherEvent",
+      "MultiHeader",
+      "CreateTxn",
+      "CreateContainerTxn",
+      "CreateTTLTxn",
+      "DeleteTxn",
+      "SetDataTxn",
+      "SetACLTxn",
+      "CheckVersionTxn",
+      "ErrorTxn",
+      "MultiTxn",
+      "CreateSessionTxn",
+      "CloseSessionTxn",
+      "TxnHeader",
+      "TxnDigest",
+      "FileHeader",
+      "QuorumPacket",
+      "WhoAmIResponse",
+    ]) {
+      assert.ok(names.has(expected), `missing ${expected}`);
+    }
+  });
+
+  for (const [name, codec] of allRecords) {
+    it(`${name} round-trips whole and split byte by byte through the framer`, () => {
+      fc.assert(
+        fc.property(arbitraryFor(codec), (value) => {
+          const bytes = encode(codec, value);
+          assert.deepEqual(decode(codec, bytes), value);
+          const framer = new Framer(bytes.length);
+          const framed = frame(bytes);
+          const frames: Buffer[] = [];
+          for (let i = 0; i < framed.length; i++) frames.push(...framer.push(framed.subarray(i, i + 1)));
+          assert.equal(frames.length, 1);
+          assert.deepEqual(decode(codec, frames[0]!), value);
+        }),
+        { numRuns: 30 },
+      );
+    });
+  }
+
+  it("matches ZooKeeper's bytes for a known Stat", () => {
+    const stat = {
+      czxid: 1n,
+      mzxid: 2n,
+      ctime: 3n,
+      mtime: 4n,
+      version: 5,
+      cversion: 6,
+      aversion: 7,
+      ephemeralOwner: -1n,
+      dataLength: 8,
+      numChildren: 9,
+      pzxid: 10n,
+    };
+    const hex = encode(records.Stat, stat).toString("hex");
+    assert.equal(
+      hex,
+      "0000000000000001" +
+        "0000000000000002" +
+        "0000000000000003" +
+        "0000000000000004" +
+        "00000005" +
+        "00000006" +
+        "00000007" +
+        "ffffffffffffffff" +
+        "00000008" +
+        "00000009" +
+        "000000000000000a",
+    );
+  });
+
+  it("writes null buffers and strings as length -1 and reads them back", () => {
+    const bytes = new JuteWriter().buffer_(null).string(null).toBuffer();
+    assert.equal(bytes.toString("hex"), "ffffffffffffffff");
+    const reader = new JuteReader(bytes);
+    assert.equal(reader.buffer_(), null);
+    assert.equal(reader.string(), null);
+  });
+
+  it("rejects lengths that lie about what follows", () => {
+    assert.throws(() => decode(records.GetDataRequest, Buffer.from("7fffffff", "hex")), JuteDecodeError);
+    assert.throws(() => decode(records.GetChildrenResponse, Buffer.from("7fffffff", "hex")), JuteDecodeError);
+    assert.throws(() => decode(records.GetDataResponse, Buffer.from("fffffffe", "hex")), JuteDecodeError);
+    assert.throws(
+      () => decode(records.RequestHeader, Buffer.from("000000010000000100", "hex")),
+      JuteDecodeError,
+    );
+  });
+});
+
+describe("framer", () => {
+  it("rejects a frame longer than the limit from its header alone", () => {
+    const framer = new Framer(0xfffff);
+    assert.throws(() => framer.push(Buffer.from("00100000", "hex")), FrameError);
+  });
+
+  it("rejects a negative length", () => {
+    assert.throws(() => new Framer(100).push(Buffer.from("ffffffff", "hex")), FrameError);
+  });
+
+  it("returns every frame of a chunk and keeps a partial one", () => {
+    const framer = new Framer(100);
+    const chunk = Buffer.concat([
+      frame(Buffer.from("a")),
+      frame(Buffer.from("bc")),
+      frame(Buffer.from("def")).subarray(0, 5),
+    ]);
+    assert.deepEqual(
+      framer.push(chunk).map((body) => body.toString()),
+      ["a", "bc"],
+    );
+    assert.deepEqual(
+      framer.push(frame(Buffer.from("def")).subarray(5)).map((body) => body.toString()),
+      ["def"],
+    );
+    assert.equal(framer.bufferedBytes, 0);
+  });
+});
+
+describe("multi and txn codecs", () => {
+  it("round-trips a multi request and response", () => {
+    const ops = [
+      { type: 1 as const, request: { path: "/a", data: Buffer.from("x"), acl: [], flags: 0 } },
+      { type: 2 as const, request: { path: "/b", version: -1 } },
+      { type: 13 as const, request: { path: "/c", version: 3 } },
+    ];
+    const w = new JuteWriter();
+    writeMultiRequest(w, ops);
+    assert.deepEqual(readMultiRequest(new JuteReader(w.toBuffer())), ops);
+    const results = [
+      { type: 1 as const, path: "/a" },
+      { type: 2 as const },
+      { type: -1 as const, err: -101 },
+    ];
+    const w2 = new JuteWriter();
+    writeMultiResponse(w2, results);
+    assert.deepEqual(readMultiResponse(new JuteReader(w2.toBuffer())), results);
+  });
+
+  it("round-trips a multi txn with nested txns", () => {
+    const txn: Txn = {
+      type: 14,
+      txns: [
+        { type: 1, txn: { path: "/a", data: null, acl: [], ephemeral: false, parentCVersion: 1 } },
+        { type: -1, txn: { err: -110 } },
+      ],
+    };
+    assert.deepEqual(readTxn(14, new JuteReader(encodeTxn(txn))), txn);
+  });
+
+  it("reads a closeSession with no body as the pre-3.6 form", () => {
+    assert.deepEqual(readTxn(-11, new JuteReader(Buffer.alloc(0))), { type: -11, txn: null });
+  });
+});
