@@ -1,0 +1,86 @@
+/**
+ * The `zkts` command: `zkts server [zoo.cfg] [-Dkey=value ...]`, `zkts shell ...`,
+ * `zkts version`.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { pino } from "pino";
+import { ConfigError, configFromProperties, parseProperties } from "../server/config.js";
+import { zookeeperCompatibleVersion } from "../server/four-letter-words.js";
+import { startStandalone } from "../server/standalone.js";
+
+const usage = `usage:
+  zkts server [zoo.cfg] [-Dkey=value ...]   start a standalone server (default: data under ./data, port 2181)
+  zkts shell [-server host:port[,host:port]] [command ...]
+                                            ZooKeeper shell (zkCli commands); reads standard input when not a terminal
+  zkts version
+`;
+
+async function runServer(args: string[]): Promise<void> {
+  const logger = pino({ base: null, timestamp: pino.stdTimeFunctions.isoTime });
+  const overrides = new Map<string, string>();
+  let file: string | undefined;
+  for (const arg of args) {
+    if (arg.startsWith("-D")) {
+      const [key, ...rest] = arg.slice(2).split("=");
+      overrides.set(key ?? "", rest.join("="));
+    } else if (file === undefined) {
+      file = arg;
+    } else {
+      throw new ConfigError(`unexpected argument ${arg}`);
+    }
+  }
+  const properties =
+    file === undefined ? new Map<string, string>() : parseProperties(readFileSync(file, "utf8"));
+  if (file !== undefined && !existsSync(file)) throw new ConfigError(`no such file ${file}`);
+  for (const [key, value] of overrides) properties.set(key, value);
+  const config = configFromProperties(properties);
+  for (const key of config.unknownKeys)
+    logger.warn(`zoo.cfg: unknown key ${key} (kept as property zookeeper.${key})`);
+  const standalone = await startStandalone({ config, logger });
+  const shutdown = (signal: string) => {
+    logger.info(`${signal}: shutting down`);
+    standalone.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => shutdown("SIGINT"));
+  process.on("SIGTERM", () => shutdown("SIGTERM"));
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "server":
+      await runServer(rest);
+      return -1;
+    case "shell": {
+      const { runShell } = await import("./shell.js");
+      return runShell(rest);
+    }
+    case "version":
+    case "--version":
+      process.stdout.write(`zkts ${zookeeperCompatibleVersion}\n`);
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(usage);
+      return command === undefined ? 2 : 0;
+    default:
+      process.stderr.write(`zkts: unknown command ${command}\n${usage}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`zkts: ${message}\n`);
+    process.exitCode = error instanceof ConfigError ? 2 : 1;
+  },
+);

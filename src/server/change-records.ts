@@ -1,0 +1,74 @@
+/**
+ * Outstanding changes: what prepped-but-not-yet-applied txns will do to each path,
+ * so that a write prepped behind another one sees its effect (ZooKeeper's
+ * outstandingChanges / ChangeRecord in ZooKeeperServer and PrepRequestProcessor).
+ */
+import type { ACL, StatPersisted } from "../jute/records.js";
+
+/** What a path will look like once every prepped txn up to `zxid` is applied. */
+export interface ChangeRecord {
+  zxid: bigint;
+  path: string;
+  /** null when the path will have been deleted. */
+  stat: StatPersisted | null;
+  childCount: number;
+  acl: ACL[];
+}
+
+/** Copy of a stat record (the original belongs to the tree or an older record). */
+export function copyStat(stat: StatPersisted): StatPersisted {
+  return { ...stat };
+}
+
+export class OutstandingChanges {
+  private readonly queue: ChangeRecord[] = [];
+  private readonly byPath = new Map<string, ChangeRecord>();
+
+  get size(): number {
+    return this.queue.length;
+  }
+
+  latest(path: string): ChangeRecord | undefined {
+    return this.byPath.get(path);
+  }
+
+  add(record: ChangeRecord): void {
+    this.queue.push(record);
+    this.byPath.set(record.path, record);
+  }
+
+  /** The current records for `paths`, to restore if a multi fails part way. */
+  remember(paths: Iterable<string>): Map<string, ChangeRecord | undefined> {
+    const saved = new Map<string, ChangeRecord | undefined>();
+    for (const path of paths) saved.set(path, this.byPath.get(path));
+    return saved;
+  }
+
+  /** Drops the records a failed multi at `zxid` added and restores the saved ones. */
+  rollback(zxid: bigint, saved: Map<string, ChangeRecord | undefined>): void {
+    while (this.queue.length > 0 && this.queue[this.queue.length - 1]!.zxid === zxid) this.queue.pop();
+    for (const [path, record] of saved) {
+      if (record === undefined) this.byPath.delete(path);
+      else this.byPath.set(path, record);
+    }
+  }
+
+  /** Forgets the records of txns up to `zxid`, which are now in the tree. */
+  applied(zxid: bigint): void {
+    while (this.queue.length > 0 && this.queue[0]!.zxid <= zxid) {
+      const record = this.queue.shift()!;
+      if (this.byPath.get(record.path) === record) this.byPath.delete(record.path);
+    }
+  }
+
+  /**
+   * Applies the pending creates and deletes to a session's ephemeral set, in order
+   * (PrepRequestProcessor's closeSession walk over outstandingChanges).
+   */
+  adjustEphemerals(sessionId: bigint, ephemerals: Set<string>): void {
+    for (const record of this.queue) {
+      if (record.stat === null) ephemerals.delete(record.path);
+      else if (record.stat.ephemeralOwner === sessionId) ephemerals.add(record.path);
+    }
+  }
+}

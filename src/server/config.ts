@@ -1,0 +1,206 @@
+/**
+ * zoo.cfg as Apache ZooKeeper 3.8 reads it (QuorumPeerConfig/ServerConfig): a Java
+ * properties file. Keys ZooKeeper does not know become `zookeeper.<key>` system
+ * properties there; here they become properties too, and we warn about them.
+ */
+import { readFileSync } from "node:fs";
+import { frameBytesMaxDefault } from "../jute/constants.js";
+
+export interface ServerConfig {
+  tickTimeMs: number;
+  dataDir: string;
+  dataLogDir: string;
+  clientPort: number;
+  clientPortAddress: string;
+  /** Connections per client IP; 0 means no limit. */
+  maxClientCnxns: number;
+  minSessionTimeoutMs: number;
+  maxSessionTimeoutMs: number;
+  fourLetterWords: ReadonlySet<string>;
+  extendedTypesEnabled: boolean;
+  frameBytesMax: number;
+  superDigest: string | undefined;
+  skipACL: boolean;
+  /** ZooKeeper's globalOutstandingLimit: past it, sockets stop being read. */
+  requestsOutstandingMax: number;
+  /** Per connection: past it, that socket stops being read. */
+  connectionRequestsOutstandingMax: number;
+  containerCheckIntervalMs: number;
+  containerDeletionsPerMinuteMax: number;
+  snapCount: number;
+  preAllocSizeKiB: number;
+  forceSync: boolean;
+  serverId: number;
+  /** Everything read, as strings, including the keys we do not interpret. */
+  properties: ReadonlyMap<string, string>;
+  /** Keys that neither ZooKeeper's config nor ours know. */
+  unknownKeys: string[];
+}
+
+/** The four-letter words zkts answers. */
+export const fourLetterWordsAll = [
+  "ruok",
+  "srvr",
+  "stat",
+  "mntr",
+  "conf",
+  "cons",
+  "crst",
+  "envi",
+  "wchs",
+  "wchc",
+  "wchp",
+  "dump",
+  "isro",
+  "srst",
+  "dirs",
+] as const;
+
+const knownKeys = new Set([
+  "tickTime",
+  "dataDir",
+  "dataLogDir",
+  "clientPort",
+  "clientPortAddress",
+  "maxClientCnxns",
+  "minSessionTimeout",
+  "maxSessionTimeout",
+  "4lw.commands.whitelist",
+  "extendedTypesEnabled",
+  "jute.maxbuffer",
+  "DigestAuthenticationProvider.superDigest",
+  "zookeeper.DigestAuthenticationProvider.superDigest",
+  "skipACL",
+  "globalOutstandingLimit",
+  "znode.container.checkIntervalMs",
+  "znode.container.maxPerMinute",
+  "snapCount",
+  "preAllocSize",
+  "forceSync",
+  "initLimit",
+  "syncLimit",
+  "autopurge.snapRetainCount",
+  "autopurge.purgeInterval",
+  "admin.enableServer",
+  "admin.serverPort",
+  "admin.serverAddress",
+  "standaloneEnabled",
+  "reconfigEnabled",
+  "digest.enabled",
+  "metricsProvider.className",
+  "metricsProvider.httpPort",
+  "audit.enable",
+  "serverCnxnFactory",
+  "snapshot.trust.empty",
+  "snapshot.compression.method",
+  "fsync.warningthresholdms",
+  "maxBatchSize",
+  "flushDelay",
+  "cnxTimeout",
+  "quorumListenOnAllIPs",
+  "peerType",
+  "electionAlg",
+  "secureClientPort",
+  "secureClientPortAddress",
+]);
+
+/** Parses Java properties text (key=value or key:value, # and ! comments, \ continuations). */
+export function parseProperties(text: string): Map<string, string> {
+  const properties = new Map<string, string>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    let line = lines[i]!.trimStart();
+    if (line === "" || line.startsWith("#") || line.startsWith("!")) continue;
+    while (line.endsWith("\\") && i + 1 < lines.length) line = line.slice(0, -1) + lines[++i]!.trimStart();
+    const match = /^((?:\\.|[^=:\s\\])+)\s*[=:\s]\s*(.*)$/.exec(line);
+    if (match === null) {
+      properties.set(line.trim(), "");
+      continue;
+    }
+    properties.set(match[1]!.replace(/\\(.)/g, "$1"), match[2]!.trim());
+  }
+  return properties;
+}
+
+function integer(properties: Map<string, string>, key: string, fallback: number): number {
+  const text = properties.get(key);
+  if (text === undefined || text === "") return fallback;
+  const value = text.startsWith("0x") ? Number.parseInt(text.slice(2), 16) : Number(text);
+  if (!Number.isInteger(value)) throw new ConfigError(`${key}=${text} is not an integer`);
+  return value;
+}
+
+function yes(text: string | undefined, fallback: boolean): boolean {
+  if (text === undefined) return fallback;
+  return text === "yes" || text === "true";
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Builds a config from properties (zoo.cfg keys, plus system properties such as jute.maxbuffer). */
+export function configFromProperties(properties: Map<string, string>, baseDir = "."): ServerConfig {
+  const prop = (key: string) => properties.get(key) ?? properties.get(`zookeeper.${key}`);
+  const tickTimeMs = integer(properties, "tickTime", 3000);
+  if (tickTimeMs <= 0) throw new ConfigError("tickTime must be positive");
+  const dataDir = properties.get("dataDir") ?? `${baseDir}/data`;
+  const minSessionTimeoutMs = integer(properties, "minSessionTimeout", -1);
+  const maxSessionTimeoutMs = integer(properties, "maxSessionTimeout", -1);
+  const min = minSessionTimeoutMs === -1 ? tickTimeMs * 2 : minSessionTimeoutMs;
+  const max = maxSessionTimeoutMs === -1 ? tickTimeMs * 20 : maxSessionTimeoutMs;
+  if (min > max)
+    throw new ConfigError(`minSessionTimeout ${min} must not be larger than maxSessionTimeout ${max}`);
+  const whitelistText = prop("4lw.commands.whitelist") ?? "srvr";
+  const words = whitelistText
+    .split(",")
+    .map((word) => word.trim())
+    .filter((word) => word !== "");
+  const fourLetterWords = new Set<string>(words.includes("*") ? fourLetterWordsAll : words);
+  const unknownKeys = [...properties.keys()].filter(
+    (key) =>
+      !knownKeys.has(key) &&
+      !key.startsWith("server.") &&
+      !key.startsWith("zookeeper.") &&
+      !key.startsWith("group.") &&
+      !key.startsWith("weight."),
+  );
+  const clientPort = integer(properties, "clientPort", 2181);
+  if (clientPort < 0 || clientPort > 65535) throw new ConfigError(`clientPort ${clientPort} out of range`);
+  return {
+    tickTimeMs,
+    dataDir,
+    dataLogDir: properties.get("dataLogDir") ?? dataDir,
+    clientPort,
+    clientPortAddress: properties.get("clientPortAddress") ?? "0.0.0.0",
+    maxClientCnxns: integer(properties, "maxClientCnxns", 60),
+    minSessionTimeoutMs: min,
+    maxSessionTimeoutMs: max,
+    fourLetterWords,
+    extendedTypesEnabled: yes(prop("extendedTypesEnabled"), false),
+    frameBytesMax: integer(properties, "jute.maxbuffer", frameBytesMaxDefault),
+    superDigest: prop("DigestAuthenticationProvider.superDigest"),
+    skipACL: prop("skipACL") === "yes",
+    requestsOutstandingMax: integer(properties, "globalOutstandingLimit", 1000),
+    connectionRequestsOutstandingMax: integer(
+      properties,
+      "zookeeper.connection.requestsOutstandingMax",
+      1000,
+    ),
+    containerCheckIntervalMs: integer(properties, "znode.container.checkIntervalMs", 60_000),
+    containerDeletionsPerMinuteMax: integer(properties, "znode.container.maxPerMinute", 10_000),
+    snapCount: integer(properties, "snapCount", 100_000),
+    preAllocSizeKiB: integer(properties, "preAllocSize", 65_536),
+    forceSync: yes(prop("forceSync"), true),
+    serverId: 0,
+    properties,
+    unknownKeys,
+  };
+}
+
+/** Reads a zoo.cfg file; `overrides` are applied on top (like -D system properties). */
+export function readConfigFile(path: string, overrides: Map<string, string> = new Map()): ServerConfig {
+  const properties = parseProperties(readFileSync(path, "utf8"));
+  for (const [key, value] of overrides) properties.set(key, value);
+  return configFromProperties(properties);
+}

@@ -1,0 +1,88 @@
+/**
+ * The durable stage: where a prepped txn must be before it is applied and
+ * acknowledged. Standalone uses the file log (persistence issue) or, until then and
+ * in tests, the in-memory log; the group commit in front of it batches appends.
+ */
+import type { TxnHeader } from "../jute/records.js";
+import type { Txn } from "../jute/txn.js";
+
+/** A txn as the log stores it. */
+export interface LoggedTxn {
+  header: TxnHeader;
+  txn: Txn;
+}
+
+/** Storage that makes txns durable; `append` resolves once the whole batch is durable. */
+export interface DurableLog {
+  append(batch: readonly LoggedTxn[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Keeps txns in memory: durable only as long as the process lives. */
+export class InMemoryTxnLog implements DurableLog {
+  readonly txns: LoggedTxn[] = [];
+  /** How many append calls (one per group commit) there were. */
+  appendCalls = 0;
+
+  append(batch: readonly LoggedTxn[]): Promise<void> {
+    this.appendCalls++;
+    for (const entry of batch) this.txns.push(entry);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Group commit (ZooKeeper's SyncRequestProcessor): one append in flight at a time;
+ * everything that arrives meanwhile goes into the next one, up to `batchTxnsMax`.
+ */
+export class GroupCommit {
+  private queue: LoggedTxn[] = [];
+  private flushing = false;
+  private failed: Error | null = null;
+
+  constructor(
+    private readonly log: DurableLog,
+    private readonly batchTxnsMax: number,
+    /** Called, in zxid order, with each batch once it is durable. */
+    private readonly onDurable: (batch: LoggedTxn[]) => void,
+    private readonly onFailure: (error: Error) => void,
+  ) {}
+
+  get queuedTxns(): number {
+    return this.queue.length;
+  }
+
+  get inFlight(): boolean {
+    return this.flushing;
+  }
+
+  enqueue(entry: LoggedTxn): void {
+    if (this.failed !== null) throw this.failed;
+    this.queue.push(entry);
+    if (!this.flushing) this.flush();
+  }
+
+  private flush(): void {
+    if (this.queue.length === 0 || this.failed !== null) return;
+    const batch =
+      this.queue.length <= this.batchTxnsMax ? this.queue : this.queue.slice(0, this.batchTxnsMax);
+    this.queue = this.queue.length <= this.batchTxnsMax ? [] : this.queue.slice(this.batchTxnsMax);
+    this.flushing = true;
+    this.log.append(batch).then(
+      () => {
+        this.flushing = false;
+        this.onDurable(batch);
+        this.flush();
+      },
+      (error: unknown) => {
+        this.flushing = false;
+        this.failed = error instanceof Error ? error : new Error(String(error));
+        this.onFailure(this.failed);
+      },
+    );
+  }
+}

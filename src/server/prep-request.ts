@@ -1,0 +1,453 @@
+/**
+ * The prep stage (ZooKeeper's PrepRequestProcessor): validates a write, checks its
+ * ACLs against the tree plus the outstanding changes, and turns it into the txn
+ * that ZooKeeper would log. A write that fails still consumes a zxid and becomes an
+ * ErrorTxn, exactly as in ZooKeeper. Pure: time and zxid are passed in.
+ */
+import { JuteDecodeError, JuteReader } from "../jute/binary.js";
+import { CreateMode, ErrorCode, OpCode, Perms } from "../jute/constants.js";
+import { type MultiOp, readMultiRequest } from "../jute/multi.js";
+import {
+  type ACL,
+  CheckVersionRequest,
+  CreateRequest,
+  CreateTTLRequest,
+  DeleteRequest,
+  type Id,
+  SetACLRequest,
+  SetDataRequest,
+  type StatPersisted,
+  type TxnHeader,
+} from "../jute/records.js";
+import type { Txn } from "../jute/txn.js";
+import { validatePath } from "../tree/paths.js";
+import { checkACL, fixupACL } from "./auth.js";
+import { type ChangeRecord, copyStat, type OutstandingChanges } from "./change-records.js";
+import { KeeperError } from "./keeper-error.js";
+
+/** The part of the data tree that prep reads. */
+export interface PrepTreeView {
+  getNode(
+    path: string,
+  ): { stat: StatPersisted; children: ReadonlySet<string>; data: Buffer | null } | undefined;
+  aclOf(path: string): ACL[];
+  getEphemerals(sessionId: bigint): ReadonlySet<string>;
+}
+
+export interface PrepContext {
+  tree: PrepTreeView;
+  changes: OutstandingChanges;
+  extendedTypesEnabled: boolean;
+  skipACL: boolean;
+  /** Throws KeeperError (SESSIONEXPIRED, UNKNOWNSESSION) unless the session may write. */
+  checkSession(sessionId: bigint): void;
+}
+
+/** A client write as it reaches prep. */
+export interface WriteRequest {
+  sessionId: bigint;
+  cxid: number;
+  type: number;
+  body: Buffer;
+  authInfo: readonly Id[];
+}
+
+/** A prepped write: the txn to log, and the error the client will see (0 for none). */
+export interface PreparedTxn {
+  header: TxnHeader;
+  txn: Txn;
+  error: number;
+}
+
+/** Opcodes that go through prep and the log. */
+export function isWriteOp(type: number): boolean {
+  switch (type) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createTTL:
+    case OpCode.createContainer:
+    case OpCode.delete:
+    case OpCode.deleteContainer:
+    case OpCode.setData:
+    case OpCode.setACL:
+    case OpCode.check:
+    case OpCode.multi:
+    case OpCode.reconfig:
+    case OpCode.closeSession:
+      return true;
+    default:
+      return false;
+  }
+}
+
+const ttlMax = 0xff_ffff_ffffn;
+const containerOwner = -(2n ** 63n);
+const extendedMask = -(2n ** 56n); // 0xff00000000000000 as a signed long
+
+/** EphemeralType.get(owner) === NORMAL: the owner is a session. */
+function isSessionEphemeral(owner: bigint, extendedTypesEnabled: boolean): boolean {
+  if (owner === 0n || owner === containerOwner) return false;
+  if (extendedTypesEnabled && (owner & extendedMask) === extendedMask) return false;
+  return true;
+}
+
+/** EphemeralType.TTL.toEphemeralOwner. */
+export function ttlEphemeralOwner(ttl: bigint): bigint {
+  return extendedMask | ttl;
+}
+
+function normalize(path: string): string {
+  return path === "" ? "/" : path;
+}
+
+function recordFor(ctx: PrepContext, path: string): ChangeRecord {
+  const key = normalize(path);
+  const pending = ctx.changes.latest(key);
+  if (pending !== undefined) {
+    if (pending.stat === null) throw new KeeperError(ErrorCode.NONODE, path);
+    return pending;
+  }
+  const node = ctx.tree.getNode(key);
+  if (node === undefined) throw new KeeperError(ErrorCode.NONODE, path);
+  return { zxid: -1n, path: key, stat: node.stat, childCount: node.children.size, acl: ctx.tree.aclOf(key) };
+}
+
+function exists(ctx: PrepContext, path: string): boolean {
+  try {
+    recordFor(ctx, path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkPath(path: string): void {
+  if (validatePath(path, false) !== null) throw new KeeperError(ErrorCode.BADARGUMENTS, path);
+}
+
+const specialPaths = new Set(["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"]);
+
+/** PrepRequestProcessor.getParentPathAndValidate. */
+function parentOfDeletable(path: string): string {
+  const lastSlash = path.lastIndexOf("/");
+  if (lastSlash === -1 || path.includes("\0") || specialPaths.has(path)) {
+    throw new KeeperError(ErrorCode.BADARGUMENTS, path);
+  }
+  return path.slice(0, lastSlash);
+}
+
+function checkAndIncrementVersion(current: number, expected: number, path: string): number {
+  if (expected !== -1 && expected !== current) throw new KeeperError(ErrorCode.BADVERSION, path);
+  return (current + 1) | 0;
+}
+
+function withParentChange(
+  ctx: PrepContext,
+  parent: ChangeRecord,
+  zxid: bigint,
+  childDelta: number,
+  cversion?: number,
+) {
+  const stat = copyStat(parent.stat!);
+  if (cversion !== undefined) stat.cversion = cversion;
+  stat.pzxid = zxid;
+  ctx.changes.add({
+    zxid,
+    path: parent.path,
+    stat,
+    childCount: parent.childCount + childDelta,
+    acl: parent.acl,
+  });
+}
+
+type CreateFields = { path: string; data: Buffer | null; acl: ACL[]; flags: number; ttl: bigint };
+
+function prepCreate(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  type: number,
+  fields: CreateFields,
+): Txn {
+  const { data, flags, ttl } = fields;
+  if (flags < 0 || flags > 6) throw new KeeperError(ErrorCode.BADARGUMENTS);
+  const isTTL =
+    flags === CreateMode.PERSISTENT_WITH_TTL || flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
+  const isSequential =
+    flags === CreateMode.PERSISTENT_SEQUENTIAL ||
+    flags === CreateMode.EPHEMERAL_SEQUENTIAL ||
+    flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
+  const isEphemeral = flags === CreateMode.EPHEMERAL || flags === CreateMode.EPHEMERAL_SEQUENTIAL;
+  const isContainer = flags === CreateMode.CONTAINER;
+  if (isTTL && !ctx.extendedTypesEnabled) throw new KeeperError(ErrorCode.UNIMPLEMENTED);
+  if (isTTL ? ttl > ttlMax || ttl <= 0n : ttl >= 0n)
+    throw new KeeperError(ErrorCode.BADARGUMENTS, fields.path);
+  ctx.checkSession(request.sessionId);
+  let path = fields.path;
+  const lastSlash = path.lastIndexOf("/");
+  if (lastSlash === -1 || path.includes("\0")) throw new KeeperError(ErrorCode.BADARGUMENTS, path);
+  const parentPath = path.slice(0, lastSlash);
+  const acl = fixupACL(fields.acl, request.authInfo);
+  const parent = recordFor(ctx, parentPath);
+  checkACL(parent.acl, Perms.CREATE, request.authInfo, ctx.skipACL);
+  const parentCversion = parent.stat!.cversion;
+  if (isSequential) path += formatSequence(parentCversion);
+  checkPath(path);
+  if (exists(ctx, path)) throw new KeeperError(ErrorCode.NODEEXISTS, path);
+  if (isSessionEphemeral(parent.stat!.ephemeralOwner, ctx.extendedTypesEnabled)) {
+    throw new KeeperError(ErrorCode.NOCHILDRENFOREPHEMERALS, path);
+  }
+  const newCversion = (parentCversion + 1) | 0;
+  let txn: Txn;
+  if (type === OpCode.createContainer) {
+    txn = { type, txn: { path, data, acl, parentCVersion: newCversion } };
+  } else if (type === OpCode.createTTL) {
+    txn = { type, txn: { path, data, acl, parentCVersion: newCversion, ttl } };
+  } else {
+    txn = {
+      type: type as typeof OpCode.create,
+      txn: { path, data, acl, ephemeral: isEphemeral, parentCVersion: newCversion },
+    };
+  }
+  const ephemeralOwner = isContainer
+    ? containerOwner
+    : isTTL
+      ? ttlEphemeralOwner(ttl)
+      : isEphemeral
+        ? request.sessionId
+        : 0n;
+  withParentChange(ctx, parent, header.zxid, 1, newCversion);
+  const stat: StatPersisted = {
+    czxid: header.zxid,
+    mzxid: header.zxid,
+    ctime: header.time,
+    mtime: header.time,
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner,
+    pzxid: header.zxid,
+  };
+  ctx.changes.add({ zxid: header.zxid, path, stat, childCount: 0, acl });
+  return txn;
+}
+
+/** A sequential suffix: Java's String.format("%010d", cversion). */
+export function formatSequence(cversion: number): string {
+  return cversion < 0 ? `-${String(-cversion).padStart(9, "0")}` : String(cversion).padStart(10, "0");
+}
+
+function prepDelete(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  path: string,
+  version: number,
+): Txn {
+  ctx.checkSession(request.sessionId);
+  const parentPath = parentOfDeletable(path);
+  const parent = recordFor(ctx, parentPath);
+  checkACL(parent.acl, Perms.DELETE, request.authInfo, ctx.skipACL);
+  const node = recordFor(ctx, path);
+  checkAndIncrementVersion(node.stat!.version, version, path);
+  if (node.childCount > 0) throw new KeeperError(ErrorCode.NOTEMPTY, path);
+  withParentChange(ctx, parent, header.zxid, -1);
+  ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: -1, acl: [] });
+  return { type: OpCode.delete, txn: { path } };
+}
+
+function prepDeleteContainer(ctx: PrepContext, header: TxnHeader, path: string): Txn {
+  const parentPath = parentOfDeletable(path);
+  const node = recordFor(ctx, path);
+  if (node.childCount > 0) throw new KeeperError(ErrorCode.NOTEMPTY, path);
+  if (isSessionEphemeral(node.stat!.ephemeralOwner, ctx.extendedTypesEnabled)) {
+    throw new KeeperError(ErrorCode.BADVERSION, path);
+  }
+  const parent = recordFor(ctx, parentPath);
+  withParentChange(ctx, parent, header.zxid, -1);
+  ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: -1, acl: [] });
+  return { type: OpCode.deleteContainer, txn: { path } };
+}
+
+function prepSetData(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  fields: { path: string; data: Buffer | null; version: number },
+): Txn {
+  const { path, data } = fields;
+  ctx.checkSession(request.sessionId);
+  checkPath(path);
+  const node = recordFor(ctx, path);
+  checkACL(node.acl, Perms.WRITE, request.authInfo, ctx.skipACL);
+  const version = checkAndIncrementVersion(node.stat!.version, fields.version, path);
+  const stat = copyStat(node.stat!);
+  stat.version = version;
+  stat.mtime = header.time;
+  stat.mzxid = header.zxid;
+  ctx.changes.add({ zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl: node.acl });
+  return { type: OpCode.setData, txn: { path, data, version } };
+}
+
+function prepSetACL(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  fields: { path: string; acl: ACL[]; version: number },
+): Txn {
+  const { path } = fields;
+  ctx.checkSession(request.sessionId);
+  checkPath(path);
+  const acl = fixupACL(fields.acl, request.authInfo);
+  const node = recordFor(ctx, path);
+  checkACL(node.acl, Perms.ADMIN, request.authInfo, ctx.skipACL);
+  const version = checkAndIncrementVersion(node.stat!.aversion, fields.version, path);
+  const stat = copyStat(node.stat!);
+  stat.aversion = version;
+  ctx.changes.add({ zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl });
+  return { type: OpCode.setACL, txn: { path, acl, version } };
+}
+
+function prepCheck(ctx: PrepContext, request: WriteRequest, path: string, version: number): Txn {
+  ctx.checkSession(request.sessionId);
+  checkPath(path);
+  const node = recordFor(ctx, path);
+  checkACL(node.acl, Perms.READ, request.authInfo, ctx.skipACL);
+  return {
+    type: OpCode.check,
+    txn: { path, version: checkAndIncrementVersion(node.stat!.version, version, path) },
+  };
+}
+
+/** The closeSession txn: every ephemeral the session will own once pending txns apply. */
+function prepCloseSession(ctx: PrepContext, request: WriteRequest, header: TxnHeader): Txn {
+  const ephemerals = new Set(ctx.tree.getEphemerals(request.sessionId));
+  ctx.changes.adjustEphemerals(request.sessionId, ephemerals);
+  for (const path of ephemerals) {
+    const lastSlash = path.lastIndexOf("/");
+    const parentPath = normalize(path.slice(0, lastSlash));
+    try {
+      const parent = recordFor(ctx, parentPath);
+      withParentChange(ctx, parent, header.zxid, -1);
+    } catch {
+      // The parent is going too; ZooKeeper's digest path tolerates this the same way.
+    }
+    ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: 0, acl: [] });
+  }
+  return { type: OpCode.closeSession, txn: { paths2Delete: [...ephemerals] } };
+}
+
+function prepOne(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  type: number,
+  reader: JuteReader,
+): Txn {
+  switch (type) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer: {
+      const create = CreateRequest.read(reader);
+      return prepCreate(ctx, request, header, type, { ...create, ttl: -1n });
+    }
+    case OpCode.createTTL:
+      return prepCreate(ctx, request, header, type, CreateTTLRequest.read(reader));
+    case OpCode.delete: {
+      const { path, version } = DeleteRequest.read(reader);
+      return prepDelete(ctx, request, header, path, version);
+    }
+    case OpCode.deleteContainer:
+      return prepDeleteContainer(ctx, header, reader.rest().toString("utf8"));
+    case OpCode.setData:
+      return prepSetData(ctx, request, header, SetDataRequest.read(reader));
+    case OpCode.setACL:
+      return prepSetACL(ctx, request, header, SetACLRequest.read(reader));
+    case OpCode.check: {
+      const { path, version } = CheckVersionRequest.read(reader);
+      return prepCheck(ctx, request, path, version);
+    }
+    case OpCode.reconfig:
+      throw new KeeperError(ErrorCode.RECONFIGDISABLED);
+    case OpCode.closeSession:
+      return prepCloseSession(ctx, request, header);
+    default:
+      throw new JuteDecodeError(`not a write: ${type}`);
+  }
+}
+
+function multiOpToTxn(ctx: PrepContext, request: WriteRequest, header: TxnHeader, op: MultiOp): Txn {
+  switch (op.type) {
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createContainer:
+      return prepCreate(ctx, request, header, op.type, { ...op.request, ttl: -1n });
+    case OpCode.createTTL:
+      return prepCreate(ctx, request, header, op.type, op.request);
+    case OpCode.delete:
+      return prepDelete(ctx, request, header, op.request.path, op.request.version);
+    case OpCode.setData:
+      return prepSetData(ctx, request, header, op.request);
+    case OpCode.check:
+      return prepCheck(ctx, request, op.request.path, op.request.version);
+    default:
+      // A read op inside a write multi: ZooKeeper fails to serialize it.
+      throw new JuteDecodeError(`read op ${op.type} in multi`);
+  }
+}
+
+function opPaths(op: MultiOp): string[] {
+  const path = normalize(op.request.path);
+  const lastSlash = path.lastIndexOf("/");
+  return lastSlash > 0 ? [path, path.slice(0, lastSlash)] : [path, "/"];
+}
+
+function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, ops: MultiOp[]): PreparedTxn {
+  const saved = ctx.changes.remember(ops.flatMap(opPaths));
+  const txns: Txn[] = [];
+  let failure: number | null = null;
+  for (const op of ops) {
+    if (failure !== null) {
+      txns.push({ type: OpCode.error, txn: { err: ErrorCode.RUNTIMEINCONSISTENCY } });
+      continue;
+    }
+    try {
+      txns.push(multiOpToTxn(ctx, request, header, op));
+    } catch (error) {
+      if (!(error instanceof KeeperError)) throw error;
+      failure = error.code;
+      txns.push({ type: OpCode.error, txn: { err: error.code } });
+      ctx.changes.rollback(header.zxid, saved);
+    }
+  }
+  return { header, txn: { type: OpCode.multi, txns }, error: 0 };
+}
+
+/**
+ * Preps one write at `zxid`. Never throws for a client's mistake: failures come back
+ * as an ErrorTxn with `error` set, as ZooKeeper logs them.
+ */
+export function prepWrite(
+  ctx: PrepContext,
+  request: WriteRequest,
+  zxid: bigint,
+  timeMs: number,
+): PreparedTxn {
+  const header: TxnHeader = {
+    clientId: request.sessionId,
+    cxid: request.cxid,
+    zxid,
+    time: BigInt(timeMs),
+    type: request.type,
+  };
+  try {
+    const reader = new JuteReader(request.body);
+    if (request.type === OpCode.multi) return prepMulti(ctx, request, header, readMultiRequest(reader));
+    return { header, txn: prepOne(ctx, request, header, request.type, reader), error: 0 };
+  } catch (error) {
+    const code = error instanceof KeeperError ? error.code : ErrorCode.MARSHALLINGERROR;
+    if (!(error instanceof KeeperError) && !(error instanceof JuteDecodeError)) throw error;
+    header.type = OpCode.error;
+    return { header, txn: { type: OpCode.error, txn: { err: code } }, error: code };
+  }
+}

@@ -1,0 +1,615 @@
+/**
+ * The standalone request pipeline (DESIGN.md "The request path"): prep → order
+ * (zxid) → durable (group commit) → apply (tree.applyTxn) → reply, each session
+ * answered in the order it asked. Connections are behind the `ClientConnection`
+ * interface, clock behind `Clock`; no sockets here.
+ */
+import { JuteWriter } from "../jute/binary.js";
+import { ErrorCode, KeeperState, OpCode, Perms, Xid } from "../jute/constants.js";
+import { type MultiResult, writeMultiResponse } from "../jute/multi.js";
+import {
+  type ConnectRequest,
+  Create2Response,
+  CreateResponse,
+  type Id,
+  SetACLResponse,
+  SetDataResponse,
+  type Stat,
+  type TxnHeader,
+} from "../jute/records.js";
+import type { Txn } from "../jute/txn.js";
+import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
+import { containerDeletionCandidates } from "../tree/containers.js";
+import { DataTree, type ProcessTxnResult, type TriggeredEvent } from "../tree/data-tree.js";
+import { WatchManager } from "../watches/watch-manager.js";
+import { checkACL } from "./auth.js";
+import { OutstandingChanges } from "./change-records.js";
+import type { ServerConfig } from "./config.js";
+import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
+import { KeeperError } from "./keeper-error.js";
+import { isWriteOp, prepWrite } from "./prep-request.js";
+import { answerRead, isReadOp } from "./read-requests.js";
+
+/** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
+export interface Clock {
+  wallMs(): number;
+  monotonicMs(): number;
+}
+
+export const systemClock: Clock = {
+  wallMs: () => Date.now(),
+  monotonicMs: () => performance.timeOrigin + performance.now(),
+};
+
+/** What the pipeline needs from a client connection (the socket side lives in net/). */
+export interface ClientConnection {
+  readonly id: number;
+  readonly remoteAddress: string;
+  sessionId: bigint;
+  sessionTimeoutMs: number;
+  readonly authInfo: Id[];
+  /** Sends a reply frame: ReplyHeader then body. */
+  sendReply(xid: number, zxid: bigint, err: number, body: Buffer | null): void;
+  /** Sends a ConnectResponse (with the trailing read-only flag when the client sent one). */
+  sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void;
+  /** Closes the connection after what was already sent. */
+  close(reason: string): void;
+  /** Stops or resumes reading from the socket (throttling). */
+  setReading(reading: boolean): void;
+}
+
+/** Bytes of the largest batch of txns handed to the log at once (SyncRequestProcessor.maxBatchSize). */
+export const groupCommitTxnsMax = 1000;
+/** Batches of container deletions per check, as ContainerManager's maxPerMinute. */
+const containerIntervalFloorMs = 100;
+
+type Pending =
+  | { kind: "read"; xid: number; type: number; body: Buffer }
+  | { kind: "ping"; xid: number }
+  | {
+      kind: "write";
+      xid: number;
+      done: boolean;
+      zxid: bigint;
+      err: number;
+      reply: Buffer | null;
+      closeAfter: boolean;
+    }
+  | { kind: "connect"; done: boolean };
+
+interface SessionState {
+  connection: ClientConnection;
+  queue: Pending[];
+  paused: boolean;
+}
+
+/** Counters for four-letter words and metrics. */
+export interface ServerStats {
+  packetsReceived: number;
+  packetsSent: number;
+  requestsOutstanding: number;
+  latencyMinMs: number;
+  latencyMaxMs: number;
+  latencyTotalMs: number;
+  latencyCount: number;
+  groupCommits: number;
+  txnsCommitted: number;
+  startedAtMs: number;
+}
+
+export interface ZooKeeperServerOptions {
+  config: ServerConfig;
+  clock?: Clock;
+  log?: DurableLog;
+  /** Logs one line for operating errors (bad frames, expiries). */
+  warn?: (message: string) => void;
+}
+
+export class ZooKeeperServer {
+  readonly config: ServerConfig;
+  readonly tree: DataTree;
+  readonly watches = new WatchManager();
+  readonly sessions: SessionTracker;
+  readonly stats: ServerStats;
+  private readonly changes = new OutstandingChanges();
+  private readonly clock: Clock;
+  private readonly groupCommit: GroupCommit;
+  private readonly log: DurableLog;
+  private readonly warn: (message: string) => void;
+  /** The highest zxid handed out (ZooKeeper's hzxid). */
+  private highestZxid = 0n;
+  /** Txns handed to the log, in zxid order, waiting to be applied. */
+  private readonly unapplied: {
+    zxid: bigint;
+    state: SessionState | null;
+    entry: Pending | null;
+    error: number;
+  }[] = [];
+  private readonly states = new Map<ClientConnection, SessionState>();
+  private readonly connectionsBySession = new Map<bigint, ClientConnection>();
+  private readonly watchers = new Map<number, ClientConnection>();
+  private expiryTimer: NodeJS.Timeout | null = null;
+  private containerTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(options: ZooKeeperServerOptions) {
+    this.config = options.config;
+    this.tree = new DataTree({ extendedTypesEnabled: this.config.extendedTypesEnabled });
+    this.clock = options.clock ?? systemClock;
+    this.log = options.log ?? new InMemoryTxnLog();
+    this.warn = options.warn ?? (() => {});
+    this.sessions = new SessionTracker({
+      tickMs: this.config.tickTimeMs,
+      // Standalone ZooKeeper creates its session tracker with server id 1.
+      serverId: this.config.serverId === 0 ? 1 : this.config.serverId,
+      nowMs: this.clock.monotonicMs(),
+    });
+    this.stats = {
+      packetsReceived: 0,
+      packetsSent: 0,
+      requestsOutstanding: 0,
+      latencyMinMs: Number.POSITIVE_INFINITY,
+      latencyMaxMs: 0,
+      latencyTotalMs: 0,
+      latencyCount: 0,
+      groupCommits: 0,
+      txnsCommitted: 0,
+      startedAtMs: this.clock.wallMs(),
+    };
+    this.groupCommit = new GroupCommit(
+      this.log,
+      groupCommitTxnsMax,
+      (batch) => this.applyDurable(batch),
+      (error) => {
+        // A log that cannot write must not acknowledge anything more: stop serving.
+        this.warn(`txn log failed, refusing writes: ${error.message}`);
+        this.stop();
+      },
+    );
+  }
+
+  /** Starts the session expiry and container timers. */
+  start(): void {
+    this.scheduleExpiry();
+    const interval = Math.max(containerIntervalFloorMs, this.config.containerCheckIntervalMs);
+    this.containerTimer = setInterval(() => this.checkContainers(), interval);
+    this.containerTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    if (this.containerTimer !== null) clearInterval(this.containerTimer);
+    for (const connection of [...this.states.keys()]) connection.close("server stopping");
+  }
+
+  get lastProcessedZxid(): bigint {
+    return this.tree.lastProcessedZxid;
+  }
+
+  get connectionCount(): number {
+    return this.states.size;
+  }
+
+  connections(): ClientConnection[] {
+    return [...this.states.keys()];
+  }
+
+  // ---- connections -------------------------------------------------------
+
+  /** A client's ConnectRequest (ZooKeeperServer.processConnectRequest). */
+  connect(connection: ClientConnection, request: ConnectRequest): void {
+    if (this.stopped) {
+      connection.close("server stopping");
+      return;
+    }
+    if (request.lastZxidSeen > this.tree.lastProcessedZxid) {
+      this.warn(
+        `refusing session request from ${connection.remoteAddress}: it has seen zxid 0x${request.lastZxidSeen.toString(16)}, ours is 0x${this.tree.lastProcessedZxid.toString(16)}`,
+      );
+      connection.close("client zxid ahead");
+      return;
+    }
+    const timeoutMs = Math.min(
+      Math.max(request.timeOut, this.config.minSessionTimeoutMs),
+      this.config.maxSessionTimeoutMs,
+    );
+    connection.sessionTimeoutMs = timeoutMs;
+    const state: SessionState = { connection, queue: [], paused: false };
+    this.states.set(connection, state);
+    this.watchers.set(connection.id, connection);
+    if (request.sessionId === 0n) {
+      const sessionId = this.sessions.nextSessionId();
+      connection.sessionId = sessionId;
+      this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
+      this.connectionsBySession.set(sessionId, connection);
+      const entry: Pending = { kind: "connect", done: false };
+      state.queue.push(entry);
+      const zxid = this.nextZxid();
+      const header: TxnHeader = {
+        clientId: sessionId,
+        cxid: 0,
+        zxid,
+        time: BigInt(this.clock.wallMs()),
+        type: OpCode.createSession,
+      };
+      this.submitTxn(
+        state,
+        entry,
+        { header, txn: { type: OpCode.createSession, txn: { timeOut: timeoutMs } } },
+        0,
+      );
+      this.scheduleExpiry();
+      return;
+    }
+    const sessionId = request.sessionId;
+    const valid =
+      request.passwd !== null &&
+      generatePassword(sessionId).equals(request.passwd) &&
+      this.sessions.touch(sessionId, timeoutMs, this.clock.monotonicMs());
+    if (!valid) {
+      this.warn(
+        `invalid session 0x${sessionId.toString(16)} for client ${connection.remoteAddress}, probably expired`,
+      );
+      connection.sendConnectResponse(0, 0n, Buffer.alloc(16));
+      connection.close("session expired");
+      return;
+    }
+    const previous = this.connectionsBySession.get(sessionId);
+    if (previous !== undefined && previous !== connection) previous.close("client reconnected");
+    connection.sessionId = sessionId;
+    this.connectionsBySession.set(sessionId, connection);
+    connection.sendConnectResponse(timeoutMs, sessionId, generatePassword(sessionId));
+  }
+
+  /** The connection's socket is gone: its watches go, its session stays until it expires or closes. */
+  disconnected(connection: ClientConnection): void {
+    const state = this.states.get(connection);
+    if (state === undefined) return;
+    this.states.delete(connection);
+    this.watchers.delete(connection.id);
+    this.watches.removeWatcher(connection.id);
+    this.stats.requestsOutstanding -= state.queue.length;
+    if (this.connectionsBySession.get(connection.sessionId) === connection) {
+      this.connectionsBySession.delete(connection.sessionId);
+    }
+    // Writes already prepped still apply; their replies have nowhere to go.
+    for (const pending of this.unapplied) if (pending.state === state) pending.state = null;
+  }
+
+  /** A request frame after the handshake (ZooKeeperServer.processPacket, minus auth and sasl). */
+  request(connection: ClientConnection, xid: number, type: number, body: Buffer): void {
+    const state = this.states.get(connection);
+    if (state === undefined || this.stopped) return;
+    this.stats.packetsReceived++;
+    if (connection.sessionId !== 0n) {
+      this.sessions.touch(connection.sessionId, connection.sessionTimeoutMs, this.clock.monotonicMs());
+    }
+    if (type === OpCode.ping) {
+      this.enqueue(state, { kind: "ping", xid });
+    } else if (isReadOp(type)) {
+      this.enqueue(state, { kind: "read", xid, type, body });
+    } else if (isWriteOp(type)) {
+      const entry: Pending = {
+        kind: "write",
+        xid,
+        done: false,
+        zxid: 0n,
+        err: 0,
+        reply: null,
+        closeAfter: false,
+      };
+      this.enqueue(state, entry);
+      this.submitWrite(state, entry, connection.sessionId, xid, type, body, connection.authInfo);
+    } else {
+      // Request.isValid is false: ZooKeeper's UnimplementedRequestProcessor answers and closes.
+      this.warn(`unknown request type ${type} from ${connection.remoteAddress}, closing`);
+      connection.sendReply(xid, this.tree.lastProcessedZxid, ErrorCode.UNIMPLEMENTED, null);
+      connection.close("unimplemented request");
+      return;
+    }
+    this.drain(state);
+  }
+
+  private enqueue(state: SessionState, entry: Pending): void {
+    state.queue.push(entry);
+    this.stats.requestsOutstanding++;
+    if (!state.paused && state.queue.length >= this.config.connectionRequestsOutstandingMax) {
+      state.paused = true;
+      state.connection.setReading(false);
+    }
+  }
+
+  // ---- the write path ----------------------------------------------------
+
+  private nextZxid(): bigint {
+    this.highestZxid++;
+    return this.highestZxid;
+  }
+
+  private checkSession = (sessionId: bigint): void => {
+    if (!this.sessions.has(sessionId)) throw new KeeperError(ErrorCode.SESSIONEXPIRED);
+    if (this.sessions.isClosing(sessionId)) throw new KeeperError(ErrorCode.SESSIONEXPIRED);
+  };
+
+  private submitWrite(
+    state: SessionState | null,
+    entry: Pending | null,
+    sessionId: bigint,
+    cxid: number,
+    type: number,
+    body: Buffer,
+    authInfo: readonly Id[],
+  ): void {
+    const zxid = this.nextZxid();
+    const prepared = prepWrite(
+      {
+        tree: {
+          getNode: (path) => this.tree.getNode(path),
+          aclOf: (path) => {
+            const node = this.tree.getNode(path);
+            return node === undefined ? [] : this.tree.getACL(node);
+          },
+          getEphemerals: (id) => this.tree.getEphemerals(id),
+        },
+        changes: this.changes,
+        extendedTypesEnabled: this.config.extendedTypesEnabled,
+        skipACL: this.config.skipACL,
+        checkSession: this.checkSession,
+      },
+      { sessionId, cxid, type, body, authInfo },
+      zxid,
+      this.clock.wallMs(),
+    );
+    if (prepared.header.type === OpCode.closeSession) this.sessions.setClosing(sessionId);
+    this.submitTxn(state, entry, prepared, prepared.error);
+  }
+
+  private submitTxn(
+    state: SessionState | null,
+    entry: Pending | null,
+    logged: LoggedTxn,
+    error: number,
+  ): void {
+    this.unapplied.push({ zxid: logged.header.zxid, state, entry, error });
+    this.groupCommit.enqueue({ header: logged.header, txn: logged.txn });
+  }
+
+  private applyDurable(batch: LoggedTxn[]): void {
+    this.stats.groupCommits++;
+    for (const logged of batch) {
+      const origin = this.unapplied.shift();
+      if (origin === undefined || origin.zxid !== logged.header.zxid) {
+        throw new Error(`apply order broken at zxid 0x${logged.header.zxid.toString(16)}`);
+      }
+      const result = this.tree.applyTxn(logged.header, logged.txn);
+      this.changes.applied(logged.header.zxid);
+      this.stats.txnsCommitted++;
+      this.afterApply(logged, result, origin.state);
+      const entry = origin.entry;
+      if (entry !== null && entry.kind === "write") {
+        entry.done = true;
+        entry.zxid = logged.header.zxid;
+        entry.err = origin.error;
+        entry.reply = origin.error === 0 ? writeReply(logged.txn, result) : null;
+        entry.closeAfter = logged.header.type === OpCode.closeSession;
+      } else if (entry !== null && entry.kind === "connect") {
+        entry.done = true;
+      }
+      if (origin.state !== null) this.drain(origin.state);
+    }
+  }
+
+  private afterApply(logged: LoggedTxn, result: ProcessTxnResult, state: SessionState | null): void {
+    for (const event of result.events) this.deliver(event);
+    for (const inner of result.multiResults ?? []) for (const event of inner.events) this.deliver(event);
+    if (logged.header.type === OpCode.closeSession) {
+      const sessionId = logged.header.clientId;
+      this.sessions.remove(sessionId);
+      const connection = this.connectionsBySession.get(sessionId);
+      // An expired session's connection is closed without a reply (it asked nothing).
+      if (connection !== undefined && state === null) {
+        this.connectionsBySession.delete(sessionId);
+        connection.close("session expired");
+      }
+    }
+  }
+
+  /** Sends a txn's watch event to its watchers that may READ the node (CVE-2024-23944). */
+  private deliver(event: TriggeredEvent): void {
+    for (const delivery of this.watches.trigger(event.path, event.type)) {
+      const connection = this.watchers.get(delivery.watcher);
+      if (connection === undefined) continue;
+      try {
+        checkACL(event.acl, Perms.READ, connection.authInfo, this.config.skipACL);
+      } catch {
+        continue;
+      }
+      connection.sendReply(
+        Xid.notification,
+        -1n,
+        0,
+        encodeEvent(delivery.type, KeeperState.SyncConnected, delivery.path),
+      );
+      this.stats.packetsSent++;
+    }
+  }
+
+  // ---- replies, in each session's order ----------------------------------
+
+  private drain(state: SessionState): void {
+    const { connection } = state;
+    while (state.queue.length > 0) {
+      const head = state.queue[0]!;
+      if ((head.kind === "write" || head.kind === "connect") && !head.done) break;
+      state.queue.shift();
+      this.stats.requestsOutstanding--;
+      this.stats.packetsSent++;
+      switch (head.kind) {
+        case "connect":
+          connection.sendConnectResponse(
+            connection.sessionTimeoutMs,
+            connection.sessionId,
+            generatePassword(connection.sessionId),
+          );
+          break;
+        case "ping":
+          connection.sendReply(Xid.ping, this.tree.lastProcessedZxid, 0, null);
+          break;
+        case "write":
+          connection.sendReply(head.xid, head.zxid, head.err, head.reply);
+          if (head.closeAfter) {
+            connection.close("session closed by client");
+            return;
+          }
+          break;
+        case "read": {
+          const reply = answerRead(
+            {
+              tree: this.tree,
+              watches: this.watches,
+              watcher: connection.id,
+              sessionId: connection.sessionId,
+              authInfo: connection.authInfo,
+              skipACL: this.config.skipACL,
+            },
+            head.type,
+            head.body,
+          );
+          // setWatches sends the events a client missed before its reply, as ZooKeeper does.
+          for (const event of reply.events ?? []) {
+            connection.sendReply(
+              Xid.notification,
+              -1n,
+              0,
+              encodeEvent(event.type, KeeperState.SyncConnected, event.path),
+            );
+          }
+          connection.sendReply(head.xid, this.tree.lastProcessedZxid, reply.err, reply.body);
+          break;
+        }
+      }
+    }
+    if (state.paused && state.queue.length < this.config.connectionRequestsOutstandingMax / 2) {
+      state.paused = false;
+      connection.setReading(true);
+    }
+  }
+
+  // ---- sessions and containers -------------------------------------------
+
+  /** Submits a closeSession for `sessionId` on the server's own behalf (expiry). */
+  private expireSession(sessionId: bigint): void {
+    this.warn(`expiring session 0x${sessionId.toString(16)}`);
+    this.submitWrite(null, null, sessionId, 0, OpCode.closeSession, Buffer.alloc(0), []);
+  }
+
+  private scheduleExpiry(): void {
+    if (this.stopped) return;
+    if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
+    const next = this.sessions.nextExpiryMs();
+    if (next === undefined) {
+      this.expiryTimer = null;
+      return;
+    }
+    const delay = Math.max(0, next - this.clock.monotonicMs());
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      for (const sessionId of this.sessions.expired(this.clock.monotonicMs())) this.expireSession(sessionId);
+      this.scheduleExpiry();
+    }, delay);
+    this.expiryTimer.unref();
+  }
+
+  /** ContainerManager.checkContainers: deletes empty containers and expired TTL nodes. */
+  checkContainers(): void {
+    if (this.stopped) return;
+    const candidates = containerDeletionCandidates(this.tree, this.clock.wallMs());
+    const perCheckMax = Math.max(
+      1,
+      Math.floor(
+        (this.config.containerDeletionsPerMinuteMax * this.config.containerCheckIntervalMs) / 60_000,
+      ),
+    );
+    for (const path of candidates.slice(0, perCheckMax)) {
+      this.submitWrite(null, null, 0n, 0, OpCode.deleteContainer, Buffer.from(path, "utf8"), []);
+    }
+  }
+
+  /** Closes every connection and stops the timers; pending writes complete. */
+  async close(): Promise<void> {
+    this.stop();
+    await this.log.close();
+  }
+}
+
+function encodeEvent(type: number, state: number, path: string): Buffer {
+  const writer = new JuteWriter(16 + path.length);
+  writer.int(type).int(state).string(path);
+  return writer.toBuffer();
+}
+
+function encodeRecord<T>(codec: { write(w: JuteWriter, v: T): void }, value: T): Buffer {
+  const writer = new JuteWriter();
+  codec.write(writer, value);
+  return writer.toBuffer();
+}
+
+function emptyStat(): Stat {
+  return {
+    czxid: 0n,
+    mzxid: 0n,
+    ctime: 0n,
+    mtime: 0n,
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: 0n,
+    dataLength: 0,
+    numChildren: 0,
+    pzxid: 0n,
+  };
+}
+
+function multiResult(result: ProcessTxnResult): MultiResult {
+  switch (result.type) {
+    case OpCode.check:
+      return { type: OpCode.check };
+    case OpCode.create:
+      return { type: OpCode.create, path: result.path };
+    case OpCode.create2:
+    case OpCode.createTTL:
+    case OpCode.createContainer:
+      return { type: OpCode.create2, path: result.path, stat: result.stat ?? emptyStat() };
+    case OpCode.delete:
+    case OpCode.deleteContainer:
+      return { type: OpCode.delete };
+    case OpCode.setData:
+      return { type: OpCode.setData, stat: result.stat ?? emptyStat() };
+    default:
+      return { type: OpCode.error, err: result.err };
+  }
+}
+
+/** The reply body for an applied write (FinalRequestProcessor's write cases). */
+function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
+  switch (txn.type) {
+    case OpCode.create:
+      return encodeRecord(CreateResponse, { path: result.path });
+    case OpCode.create2:
+    case OpCode.createTTL:
+    case OpCode.createContainer:
+      return encodeRecord(Create2Response, { path: result.path, stat: result.stat ?? emptyStat() });
+    case OpCode.setData:
+      return encodeRecord(SetDataResponse, { stat: result.stat ?? emptyStat() });
+    case OpCode.setACL:
+      return encodeRecord(SetACLResponse, { stat: result.stat ?? emptyStat() });
+    case OpCode.multi: {
+      const writer = new JuteWriter();
+      writeMultiResponse(writer, (result.multiResults ?? []).map(multiResult));
+      return writer.toBuffer();
+    }
+    default:
+      return null;
+  }
+}

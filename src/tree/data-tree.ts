@@ -1,0 +1,478 @@
+/**
+ * The DataTree: znodes with ZooKeeper 3.8's stats, the ACL cache, ephemerals per
+ * session, containers and TTL nodes. `applyTxn` is the one way it changes (live
+ * writes, log replay and, later, learner sync all go through it), with
+ * DataTree.processTxn's semantics, including its replay tolerance. Pure.
+ */
+import { ErrorCode, EventType, OpCode } from "../jute/constants.js";
+import type { ACL, Stat, StatPersisted, TxnHeader } from "../jute/records.js";
+import type { Txn } from "../jute/txn.js";
+import { AclCache, openUnsafeAclIndex } from "./acl-cache.js";
+import { type EphemeralKind, ephemeralKind, ttlOwner } from "./ephemeral-type.js";
+
+/** One znode. `stat` is owned by the tree: copy it before handing it out. */
+export interface Znode {
+  data: Buffer | null;
+  aclIndex: bigint;
+  stat: StatPersisted;
+  children: Set<string>;
+}
+
+/** A watch trigger caused by a txn, with the ACL a watcher needs READ on to see it. */
+export interface TriggeredEvent {
+  type: EventType;
+  path: string;
+  acl: readonly ACL[];
+}
+
+/** What applying a txn did (ZooKeeper's ProcessTxnResult). */
+export interface ProcessTxnResult {
+  clientId: bigint;
+  cxid: number;
+  zxid: bigint;
+  type: number;
+  err: number;
+  path: string;
+  stat: Stat | null;
+  multiResults: ProcessTxnResult[] | null;
+  events: TriggeredEvent[];
+}
+
+class TreeError extends Error {
+  constructor(readonly code: number) {
+    super(String(code));
+  }
+}
+
+function emptyStatPersisted(): StatPersisted {
+  return {
+    czxid: 0n,
+    mzxid: 0n,
+    ctime: 0n,
+    mtime: 0n,
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: 0n,
+    pzxid: 0n,
+  };
+}
+
+export interface DataTreeOptions {
+  /** zookeeper.extendedTypesEnabled: TTL owners are recognised as TTL, not sessions. */
+  extendedTypesEnabled?: boolean;
+}
+
+export class DataTree {
+  private readonly nodes = new Map<string, Znode>();
+  private readonly aclCache = new AclCache();
+  private readonly ephemerals = new Map<bigint, Set<string>>();
+  private readonly containerPaths = new Set<string>();
+  private readonly ttlPaths = new Set<string>();
+  private readonly extendedTypesEnabled: boolean;
+  private dataBytes = 0;
+  /** The zxid of the last txn applied. */
+  lastProcessedZxid = 0n;
+
+  constructor(options: DataTreeOptions = {}) {
+    this.extendedTypesEnabled = options.extendedTypesEnabled ?? false;
+    const root: Znode = {
+      data: Buffer.alloc(0),
+      aclIndex: openUnsafeAclIndex,
+      stat: emptyStatPersisted(),
+      children: new Set(),
+    };
+    const proc: Znode = {
+      data: Buffer.alloc(0),
+      aclIndex: openUnsafeAclIndex,
+      stat: emptyStatPersisted(),
+      children: new Set(),
+    };
+    const quota: Znode = {
+      data: Buffer.alloc(0),
+      aclIndex: openUnsafeAclIndex,
+      stat: emptyStatPersisted(),
+      children: new Set(),
+    };
+    // Reconfig node is access controlled by default (ZOOKEEPER-2014): world:anyone READ, aversion -1.
+    const config: Znode = {
+      data: Buffer.alloc(0),
+      aclIndex: this.aclCache.convert([{ perms: 1, id: { scheme: "world", id: "anyone" } }]),
+      stat: { ...emptyStatPersisted(), aversion: -1 },
+      children: new Set(),
+    };
+    root.children.add("zookeeper");
+    proc.children.add("quota");
+    proc.children.add("config");
+    this.nodes.set("/", root);
+    this.nodes.set("/zookeeper", proc);
+    this.nodes.set("/zookeeper/quota", quota);
+    this.nodes.set("/zookeeper/config", config);
+    for (const [path, node] of this.nodes) this.dataBytes += nodeSize(path, node.data);
+  }
+
+  /** The node at `path` ("" is the root, as in ZooKeeper). */
+  getNode(path: string): Znode | undefined {
+    return this.nodes.get(path === "" ? "/" : path);
+  }
+
+  /** DataNode.copyStat: the client-visible Stat of a node. */
+  statOf(node: Znode): Stat {
+    const s = node.stat;
+    return {
+      czxid: s.czxid,
+      mzxid: s.mzxid,
+      ctime: s.ctime,
+      mtime: s.mtime,
+      version: s.version,
+      cversion: s.cversion,
+      aversion: s.aversion,
+      ephemeralOwner: s.ephemeralOwner,
+      dataLength: node.data === null ? 0 : node.data.length,
+      numChildren: node.children.size,
+      pzxid: s.pzxid,
+    };
+  }
+
+  getACL(node: Znode): ACL[] {
+    return this.aclCache.lookup(node.aclIndex);
+  }
+
+  get acls(): AclCache {
+    return this.aclCache;
+  }
+
+  /** The paths of the ephemerals `sessionId` owns. */
+  getEphemerals(sessionId: bigint): ReadonlySet<string> {
+    return this.ephemerals.get(sessionId) ?? new Set();
+  }
+
+  sessionsWithEphemerals(): bigint[] {
+    return [...this.ephemerals.entries()].filter(([, paths]) => paths.size > 0).map(([id]) => id);
+  }
+
+  containers(): ReadonlySet<string> {
+    return this.containerPaths;
+  }
+
+  ttls(): ReadonlySet<string> {
+    return this.ttlPaths;
+  }
+
+  /** Every znode, the root included. */
+  get nodeCount(): number {
+    return this.nodes.size;
+  }
+
+  /** ZooKeeper's approximate data size: path lengths plus data lengths. */
+  approximateDataSize(): number {
+    return this.dataBytes;
+  }
+
+  /** DataTree.getAllChildrenNumber: every descendant of `path`. */
+  getAllChildrenNumber(path: string): number {
+    // ZooKeeper counts its "" and "/" root aliases out of nodes.size().
+    if (path === "/") return this.nodes.size - 1;
+    const prefix = `${path}/`;
+    let count = 0;
+    for (const key of this.nodes.keys()) if (key.startsWith(prefix)) count++;
+    return count;
+  }
+
+  /** Every (path, node) pair, parents before children, for snapshots and dumps. */
+  *walk(path = "/"): Generator<[string, Znode]> {
+    const node = this.nodes.get(path);
+    if (node === undefined) return;
+    yield [path, node];
+    for (const child of node.children) yield* this.walk(path === "/" ? `/${child}` : `${path}/${child}`);
+  }
+
+  kindOf(ephemeralOwner: bigint): EphemeralKind {
+    return ephemeralKind(ephemeralOwner, this.extendedTypesEnabled);
+  }
+
+  /** Applies one txn (DataTree.processTxn). Never throws for a txn that does not fit the tree. */
+  applyTxn(header: TxnHeader, txn: Txn): ProcessTxnResult {
+    const result = this.process(header, txn);
+    if (result.type === OpCode.create && result.err === ErrorCode.NODEEXISTS && txn.type === OpCode.create) {
+      // Replay over a fuzzy snapshot: the node exists, but the parent's cversion/pzxid must still move.
+      try {
+        this.setCversionPzxid(parentPath(result.path), txn.txn.parentCVersion, header.zxid);
+      } catch (error) {
+        if (!(error instanceof TreeError)) throw error;
+        result.err = error.code;
+      }
+    }
+    if (header.zxid > this.lastProcessedZxid) this.lastProcessedZxid = header.zxid;
+    return result;
+  }
+
+  private process(header: TxnHeader, txn: Txn): ProcessTxnResult {
+    const result: ProcessTxnResult = {
+      clientId: header.clientId,
+      cxid: header.cxid,
+      zxid: header.zxid,
+      type: header.type,
+      err: 0,
+      path: "",
+      stat: null,
+      multiResults: null,
+      events: [],
+    };
+    try {
+      this.processInto(result, header, txn);
+    } catch (error) {
+      if (!(error instanceof TreeError)) throw error;
+      result.err = error.code;
+    }
+    return result;
+  }
+
+  private processInto(result: ProcessTxnResult, header: TxnHeader, txn: Txn): void {
+    const { zxid, time } = header;
+    switch (txn.type) {
+      case OpCode.create:
+      case OpCode.create2: {
+        result.path = txn.txn.path;
+        const owner = txn.txn.ephemeral ? header.clientId : 0n;
+        const stat = this.createNode(
+          txn.txn.path,
+          txn.txn.data,
+          txn.txn.acl,
+          owner,
+          txn.txn.parentCVersion,
+          zxid,
+          time,
+          result.events,
+        );
+        if (header.type !== OpCode.create) result.stat = stat;
+        return;
+      }
+      case OpCode.createTTL:
+        result.path = txn.txn.path;
+        result.stat = this.createNode(
+          txn.txn.path,
+          txn.txn.data,
+          txn.txn.acl,
+          ttlOwner(txn.txn.ttl),
+          txn.txn.parentCVersion,
+          zxid,
+          time,
+          result.events,
+        );
+        return;
+      case OpCode.createContainer:
+        result.path = txn.txn.path;
+        result.stat = this.createNode(
+          txn.txn.path,
+          txn.txn.data,
+          txn.txn.acl,
+          containerOwnerValue,
+          txn.txn.parentCVersion,
+          zxid,
+          time,
+          result.events,
+        );
+        return;
+      case OpCode.delete:
+      case OpCode.deleteContainer:
+        result.path = txn.txn.path;
+        this.deleteNode(txn.txn.path, zxid, result.events);
+        return;
+      case OpCode.setData:
+        result.path = txn.txn.path;
+        result.stat = this.setData(txn.txn.path, txn.txn.data, txn.txn.version, zxid, time, result.events);
+        return;
+      case OpCode.setACL:
+        result.path = txn.txn.path;
+        result.stat = this.setACL(txn.txn.path, txn.txn.acl, txn.txn.version);
+        return;
+      case OpCode.closeSession: {
+        const local = this.ephemerals.get(header.clientId);
+        this.ephemerals.delete(header.clientId);
+        const inTxn = txn.txn?.paths2Delete ?? null;
+        if (inTxn !== null) this.deleteNodes(inTxn, zxid, result.events);
+        if (local !== undefined) {
+          if (inTxn !== null) for (const path of inTxn) local.delete(path);
+          this.deleteNodes([...local], zxid, result.events);
+        }
+        return;
+      }
+      case OpCode.error:
+        result.err = txn.txn.err;
+        return;
+      case OpCode.check:
+        result.path = txn.txn.path;
+        return;
+      case OpCode.createSession:
+        return;
+      case OpCode.multi: {
+        const failed = txn.txns.some((inner) => inner.type === OpCode.error);
+        let postFailed = false;
+        result.multiResults = [];
+        for (const inner of txn.txns) {
+          let applied: Txn = inner;
+          if (inner.type === OpCode.error) postFailed = true;
+          else if (failed)
+            applied = {
+              type: OpCode.error,
+              txn: { err: postFailed ? ErrorCode.RUNTIMEINCONSISTENCY : ErrorCode.OK },
+            };
+          const sub = this.process({ ...header, type: applied.type }, applied);
+          result.multiResults.push(sub);
+          if (sub.err !== 0 && result.err === 0) result.err = sub.err;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private createNode(
+    path: string,
+    data: Buffer | null,
+    acl: ACL[],
+    ephemeralOwner: bigint,
+    parentCVersion: number,
+    zxid: bigint,
+    time: bigint,
+    events: TriggeredEvent[],
+  ): Stat {
+    const parentName = parentPath(path);
+    const childName = path.slice(path.lastIndexOf("/") + 1);
+    const parent = this.getNode(parentName);
+    if (parent === undefined) throw new TreeError(ErrorCode.NONODE);
+    const parentAcl = this.getACL(parent);
+    if (parent.children.has(childName)) throw new TreeError(ErrorCode.NODEEXISTS);
+    const aclIndex = this.aclCache.convert(acl);
+    let cversion = parentCVersion;
+    if (cversion === -1) cversion = parent.stat.cversion + 1;
+    if (cversion > parent.stat.cversion) {
+      parent.stat.cversion = cversion;
+      parent.stat.pzxid = zxid;
+    }
+    const node: Znode = {
+      data,
+      aclIndex,
+      stat: {
+        czxid: zxid,
+        mzxid: zxid,
+        ctime: time,
+        mtime: time,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeralOwner,
+        pzxid: zxid,
+      },
+      children: new Set(),
+    };
+    parent.children.add(childName);
+    this.nodes.set(path, node);
+    this.dataBytes += nodeSize(path, data);
+    const kind = this.kindOf(ephemeralOwner);
+    if (kind === "container") this.containerPaths.add(path);
+    else if (kind === "ttl") this.ttlPaths.add(path);
+    else if (ephemeralOwner !== 0n) {
+      let owned = this.ephemerals.get(ephemeralOwner);
+      if (owned === undefined) this.ephemerals.set(ephemeralOwner, (owned = new Set()));
+      owned.add(path);
+    }
+    events.push({ type: EventType.NodeCreated, path, acl });
+    events.push({
+      type: EventType.NodeChildrenChanged,
+      path: parentName === "" ? "/" : parentName,
+      acl: parentAcl,
+    });
+    return this.statOf(node);
+  }
+
+  private deleteNode(path: string, zxid: bigint, events: TriggeredEvent[]): void {
+    const parentName = parentPath(path);
+    const childName = path.slice(path.lastIndexOf("/") + 1);
+    const parent = this.getNode(parentName);
+    if (parent === undefined) throw new TreeError(ErrorCode.NONODE);
+    parent.children.delete(childName);
+    if (zxid > parent.stat.pzxid) parent.stat.pzxid = zxid;
+    const node = this.nodes.get(path);
+    if (node === undefined || path === "/") throw new TreeError(ErrorCode.NONODE);
+    const acl = this.getACL(node);
+    this.nodes.delete(path);
+    this.aclCache.removeUsage(node.aclIndex);
+    this.dataBytes -= nodeSize(path, node.data);
+    const parentAcl = this.getACL(parent);
+    const owner = node.stat.ephemeralOwner;
+    const kind = this.kindOf(owner);
+    if (kind === "container") this.containerPaths.delete(path);
+    else if (kind === "ttl") this.ttlPaths.delete(path);
+    else if (owner !== 0n) this.ephemerals.get(owner)?.delete(path);
+    events.push({ type: EventType.NodeDeleted, path, acl });
+    events.push({
+      type: EventType.NodeChildrenChanged,
+      path: parentName === "" ? "/" : parentName,
+      acl: parentAcl,
+    });
+  }
+
+  private deleteNodes(paths: Iterable<string>, zxid: bigint, events: TriggeredEvent[]): void {
+    for (const path of paths) {
+      try {
+        this.deleteNode(path, zxid, events);
+      } catch (error) {
+        if (!(error instanceof TreeError)) throw error;
+        // ZooKeeper logs and goes on: the node was already gone.
+      }
+    }
+  }
+
+  private setData(
+    path: string,
+    data: Buffer | null,
+    version: number,
+    zxid: bigint,
+    time: bigint,
+    events: TriggeredEvent[],
+  ): Stat {
+    const node = this.getNode(path);
+    if (node === undefined) throw new TreeError(ErrorCode.NONODE);
+    const acl = this.getACL(node);
+    this.dataBytes += nodeSize(path, data) - nodeSize(path, node.data);
+    node.data = data;
+    node.stat.mtime = time;
+    node.stat.mzxid = zxid;
+    node.stat.version = version;
+    events.push({ type: EventType.NodeDataChanged, path, acl });
+    return this.statOf(node);
+  }
+
+  private setACL(path: string, acl: ACL[], version: number): Stat {
+    const node = this.getNode(path);
+    if (node === undefined) throw new TreeError(ErrorCode.NONODE);
+    this.aclCache.removeUsage(node.aclIndex);
+    node.stat.aversion = version;
+    node.aclIndex = this.aclCache.convert(acl);
+    return this.statOf(node);
+  }
+
+  private setCversionPzxid(path: string, cversion: number, zxid: bigint): void {
+    const trimmed = path.endsWith("/") ? path.slice(0, -1) : path;
+    const node = this.getNode(trimmed);
+    if (node === undefined) throw new TreeError(ErrorCode.NONODE);
+    const next = cversion === -1 ? node.stat.cversion + 1 : cversion;
+    if (next > node.stat.cversion) {
+      node.stat.cversion = next;
+      node.stat.pzxid = zxid;
+    }
+  }
+}
+
+const containerOwnerValue = -(2n ** 63n);
+
+function parentPath(path: string): string {
+  return path.slice(0, Math.max(0, path.lastIndexOf("/")));
+}
+
+function nodeSize(path: string, data: Buffer | null): number {
+  return path.length + (data === null ? 0 : data.length);
+}
