@@ -8,7 +8,7 @@ import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
 import { ErrorCode, OpCode, Xid } from "../jute/constants.js";
 import { FrameError, Framer } from "../jute/framer.js";
 import { AuthPacket, ConnectRequest, type Id, RequestHeader } from "../jute/records.js";
-import { authenticate } from "../server/auth.js";
+import { authenticate, orderAuthInfo } from "../server/auth.js";
 import { fourLetterWordCode, runFourLetterWord } from "../server/four-letter-words.js";
 import type { ClientConnection, ZooKeeperServer } from "../server/zookeeper-server.js";
 
@@ -42,6 +42,8 @@ class SocketConnection implements ClientConnection {
   sessionId = 0n;
   sessionTimeoutMs = 0;
   readonly authInfo: Id[];
+  /** Auth ids in the order they were added; `authInfo` holds them in ZooKeeper's iteration order. */
+  private readonly insertionOrder: Id[];
   readonly stats: ConnectionStats;
   private readonly framer: Framer;
   private handshakeDone = false;
@@ -59,7 +61,8 @@ class SocketConnection implements ClientConnection {
   ) {
     this.remoteAddress = (socket.remoteAddress ?? "").replace(/^::ffff:/, "");
     this.remotePort = socket.remotePort ?? 0;
-    this.authInfo = [{ scheme: "ip", id: this.remoteAddress }];
+    this.insertionOrder = [{ scheme: "ip", id: this.remoteAddress }];
+    this.authInfo = [...this.insertionOrder];
     this.framer = new Framer(port.server.config.frameBytesMax);
     this.stats = {
       establishedMs: Date.now(),
@@ -153,9 +156,11 @@ class SocketConnection implements ClientConnection {
       const outcome = authenticate(packet.scheme, packet.auth, this.remoteAddress, server.config.superDigest);
       if (outcome.ok) {
         for (const id of outcome.ids) {
-          if (!this.authInfo.some((known) => known.scheme === id.scheme && known.id === id.id))
-            this.authInfo.push(id);
+          if (!this.insertionOrder.some((known) => known.scheme === id.scheme && known.id === id.id)) {
+            this.insertionOrder.push(id);
+          }
         }
+        this.authInfo.splice(0, this.authInfo.length, ...orderAuthInfo(this.insertionOrder));
         this.sendReply(Xid.auth, 0n, ErrorCode.OK, null);
       } else {
         this.port.logger.warn(`authentication failed for scheme ${packet.scheme} from ${this.describe()}`);

@@ -210,3 +210,36 @@ export function clientInfos(authInfo: readonly Id[]): { authScheme: string; user
     user: providers.get(id.scheme)?.userName(id.id) ?? "",
   }));
 }
+
+/** Java's String.hashCode. */
+export function javaStringHash(value: string): number {
+  let hash = 0;
+  for (let i = 0; i < value.length; i++) hash = (Math.imul(hash, 31) + value.charCodeAt(i)) | 0;
+  return hash;
+}
+
+/** The jute-generated Id.hashCode. */
+function idHash(id: Id): number {
+  let result = 17;
+  result = (Math.imul(37, result) + javaStringHash(id.scheme)) | 0;
+  result = (Math.imul(37, result) + javaStringHash(id.id)) | 0;
+  return result;
+}
+
+/**
+ * Orders a connection's auth ids as ZooKeeper's ServerCnxn iterates them: they live
+ * in a ConcurrentHashMap-backed set, so whoAmI and `auth` ACL expansion see them in
+ * hash-bin order (insertion order within a bin).
+ */
+export function orderAuthInfo(ids: Id[]): Id[] {
+  let capacity = 16;
+  while (ids.length > capacity * 0.75) capacity *= 2;
+  const bin = (id: Id) => {
+    const h = idHash(id);
+    return ((h ^ (h >>> 16)) & 0x7fffffff) & (capacity - 1);
+  };
+  return ids
+    .map((id, index) => ({ id, index, bin: bin(id) }))
+    .sort((a, b) => a.bin - b.bin || a.index - b.index)
+    .map((entry) => entry.id);
+}

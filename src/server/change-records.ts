@@ -46,9 +46,13 @@ export class OutstandingChanges {
 
   /** Drops the records a failed multi at `zxid` added and restores the saved ones. */
   rollback(zxid: bigint, saved: Map<string, ChangeRecord | undefined>): void {
-    while (this.queue.length > 0 && this.queue[this.queue.length - 1]!.zxid === zxid) this.queue.pop();
+    while (this.queue.length > 0 && this.queue[this.queue.length - 1]!.zxid === zxid) {
+      this.byPath.delete(this.queue.pop()!.path);
+    }
+    // A saved record whose txn has been applied meanwhile is stale: the tree is newer.
+    const firstZxid = this.queue[0]?.zxid;
     for (const [path, record] of saved) {
-      if (record === undefined) this.byPath.delete(path);
+      if (record === undefined || firstZxid === undefined || record.zxid < firstZxid) this.byPath.delete(path);
       else this.byPath.set(path, record);
     }
   }

@@ -180,6 +180,9 @@ function prepCreate(
   const isEphemeral = flags === CreateMode.EPHEMERAL || flags === CreateMode.EPHEMERAL_SEQUENTIAL;
   const isContainer = flags === CreateMode.CONTAINER;
   if (isTTL && !ctx.extendedTypesEnabled) throw new KeeperError(ErrorCode.UNIMPLEMENTED);
+  // ZooKeeper accepts createTTL with a non-TTL mode, then fails while applying it and stops
+  // serving; zkts refuses it up front.
+  if (type === OpCode.createTTL && !isTTL) throw new KeeperError(ErrorCode.BADARGUMENTS, fields.path);
   if (isTTL ? ttl > ttlMax || ttl <= 0n : ttl >= 0n)
     throw new KeeperError(ErrorCode.BADARGUMENTS, fields.path);
   ctx.checkSession(request.sessionId);
@@ -380,8 +383,16 @@ function multiOpToTxn(ctx: PrepContext, request: WriteRequest, header: TxnHeader
   switch (op.type) {
     case OpCode.create:
     case OpCode.create2:
-    case OpCode.createContainer:
-      return prepCreate(ctx, request, header, op.type, { ...op.request, ttl: -1n });
+    case OpCode.createContainer: {
+      // ZooKeeper 3.8.0 rebuilds these ops from their flags (Op.create): a container flag
+      // makes a createContainer, anything else a plain create; a TTL flag cannot be prepped.
+      const flags = op.request.flags;
+      if (flags === CreateMode.PERSISTENT_WITH_TTL || flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL) {
+        throw new JuteDecodeError("TTL mode in a create op without a TTL");
+      }
+      const type = flags === CreateMode.CONTAINER ? OpCode.createContainer : OpCode.create;
+      return prepCreate(ctx, request, header, type, { ...op.request, ttl: -1n });
+    }
     case OpCode.createTTL:
       return prepCreate(ctx, request, header, op.type, op.request);
     case OpCode.delete:

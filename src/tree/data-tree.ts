@@ -116,18 +116,20 @@ export class DataTree {
     return this.nodes.get(path === "" ? "/" : path);
   }
 
-  /** DataNode.copyStat: the client-visible Stat of a node. */
+  /** DataNode.copyStat: the client-visible Stat of a node (containers and TTL nodes show owner 0). */
   statOf(node: Znode): Stat {
     const s = node.stat;
+    const owner = this.kindOf(s.ephemeralOwner) === "session" ? s.ephemeralOwner : 0n;
     return {
       czxid: s.czxid,
       mzxid: s.mzxid,
       ctime: s.ctime,
       mtime: s.mtime,
       version: s.version,
-      cversion: s.cversion,
+      // The tree counts creations; clients see creations plus deletions (DataNode.copyStat).
+      cversion: s.cversion * 2 - node.children.size,
       aversion: s.aversion,
-      ephemeralOwner: s.ephemeralOwner,
+      ephemeralOwner: owner,
       dataLength: node.data === null ? 0 : node.data.length,
       numChildren: node.children.size,
       pzxid: s.pzxid,

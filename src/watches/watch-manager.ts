@@ -155,10 +155,14 @@ export class WatchManager {
     (kind === "data" ? this.dataWatches : this.childWatches).add(path, watcher, "standard");
   }
 
-  /** The addWatch opcode (DataTree.addWatch): recursive watches live in the data table only. */
+  /**
+   * The addWatch opcode (DataTree.addWatch): the watch goes into both tables, so a
+   * recursive watch whose data side was removed still hears NodeDeleted below it.
+   */
   addPersistentWatch(path: string, watcher: WatcherId, recursive: boolean): void {
-    this.dataWatches.add(path, watcher, recursive ? "recursive" : "persistent");
-    if (!recursive) this.childWatches.add(path, watcher, "persistent");
+    const mode = recursive ? "recursive" : "persistent";
+    this.dataWatches.add(path, watcher, mode);
+    this.childWatches.add(path, watcher, mode);
   }
 
   /**

@@ -21,6 +21,7 @@ export interface RawReply {
 }
 
 const pingIntervalMs = 2_000;
+const replyTimeoutMs = 10_000;
 
 export class RawSession {
   readonly events: WatcherEvent[] = [];
@@ -111,7 +112,18 @@ export class RawSession {
     if (this.closed) return Promise.reject(new Error("session closed"));
     const xid = type === OpCode.auth ? Xid.auth : this.nextXid++;
     return new Promise((resolve, reject) => {
-      this.pending.push({ xid, resolve, reject });
+      const timer = setTimeout(() => reject(new Error(`no reply to request type ${type} within ${replyTimeoutMs} ms`)), replyTimeoutMs);
+      this.pending.push({
+        xid,
+        resolve: (reply) => {
+          clearTimeout(timer);
+          resolve(reply);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.send(xid, type, body);
     });
   }

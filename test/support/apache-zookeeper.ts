@@ -1,0 +1,128 @@
+/**
+ * A real Apache ZooKeeper 3.8 standalone server (Debian's jars) for tests: fresh
+ * data directory, a free port on 127.0.0.1, ready when `srvr` reports its mode.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const zookeeperClasspath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar";
+
+export interface ApacheZooKeeper {
+  host: string;
+  port: number;
+  dataDir: string;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface ApacheZooKeeperOptions {
+  tickTime?: number;
+  extraConfig?: Record<string, string>;
+  systemProperties?: Record<string, string>;
+  startTimeoutMs?: number;
+}
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Sends a four-letter word and resolves with the whole answer. */
+export function fourLetterWord(host: string, port: number, word: string, timeoutMs = 2_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, host);
+    let answer = "";
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${word}: no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.on("connect", () => socket.write(word));
+    socket.on("data", (chunk) => {
+      answer += chunk.toString();
+    });
+    socket.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on("close", () => {
+      clearTimeout(timer);
+      resolve(answer);
+    });
+  });
+}
+
+/** Waits for a condition, polling, until a deadline. */
+export async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await condition()) return;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+}
+
+/** Starts ZooKeeperServerMain with its own zoo.cfg and resolves once it serves. */
+export async function startApacheZooKeeper(options: ApacheZooKeeperOptions = {}): Promise<ApacheZooKeeper> {
+  const dir = mkdtempSync(join(tmpdir(), "apache-zk-"));
+  const dataDir = join(dir, "data");
+  const port = await freePort();
+  const config: Record<string, string> = {
+    tickTime: String(options.tickTime ?? 2000),
+    dataDir,
+    clientPort: String(port),
+    clientPortAddress: "127.0.0.1",
+    maxClientCnxns: "0",
+    "admin.enableServer": "false",
+    "4lw.commands.whitelist": "*",
+    extendedTypesEnabled: "true",
+    ...options.extraConfig,
+  };
+  const cfg = join(dir, "zoo.cfg");
+  writeFileSync(cfg, `${Object.entries(config).map(([key, value]) => `${key}=${value}`).join("\n")}\n`);
+  const properties = Object.entries({ "zookeeper.log.dir": dir, ...options.systemProperties }).map(
+    ([key, value]) => `-D${key}=${value}`,
+  );
+  const log = openSync(join(dir, "server.log"), "a");
+  const child = spawn("java", ["-Xmx512m", ...properties, "-cp", zookeeperClasspath, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg], {
+    stdio: ["ignore", log, log],
+  });
+  const pid = child.pid ?? 0;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+      await exited(child);
+      clearTimeout(killer);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`Apache ZooKeeper exited with ${child.exitCode}; see ${dir}/server.log`);
+      // `ruok` answers before the server serves; `srvr` reports a Mode only once it does.
+      return (await fourLetterWord("127.0.0.1", port, "srvr").catch(() => "")).includes("Mode:");
+    }, options.startTimeoutMs ?? 60_000);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { host: "127.0.0.1", port, dataDir, pid, stop };
+}
