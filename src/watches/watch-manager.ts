@@ -14,13 +14,25 @@ type Mode = "standard" | "persistent" | "recursive";
 /** Watches one table may hold per watcher, so a client cannot grow the server without bound. */
 export const watchesPerWatcherMax = 1_000_000;
 
-function* pathAndParents(path: string): Generator<string> {
-  yield path;
+/**
+ * PathParentIterator: `path`, then (when `all`) each parent up to "/". Like
+ * ZooKeeper's, it fails on a non-empty path with no "/" (the request then gets
+ * MARSHALLINGERROR) and yields nothing for "".
+ */
+function* pathAndParents(path: string, all: boolean): Generator<string> {
   let current = path;
-  while (current.length > 1) {
-    const slash = current.lastIndexOf("/");
-    current = slash <= 0 ? "/" : current.slice(0, slash);
-    yield current;
+  let level = 0;
+  const levelMax = all ? Number.POSITIVE_INFINITY : 1;
+  while (current !== "" && level < levelMax) {
+    const local = current;
+    level++;
+    if (current === "/") current = "";
+    else {
+      const slash = current.lastIndexOf("/");
+      if (slash === -1) throw new Error(`path ${current} has no parent`);
+      current = current.slice(0, slash) || "/";
+    }
+    yield local;
   }
 }
 
@@ -62,9 +74,8 @@ class WatchTable {
   /** WatchManager.triggerWatch: who is told, one-shot watches removed. */
   trigger(path: string, type: EventType): Set<WatcherId> {
     const told = new Set<WatcherId>();
-    const walk = this.recursiveCount > 0 ? pathAndParents(path) : [path];
     let atParent = false;
-    for (const localPath of walk) {
+    for (const localPath of pathAndParents(path, this.recursiveCount > 0)) {
       const watchers = this.byPath.get(localPath);
       if (watchers !== undefined) {
         for (const watcher of [...watchers]) {
@@ -100,9 +111,8 @@ class WatchTable {
   /** WatchManager.containsWatcher, quirks included: any watcher on the exact path counts. */
   contains(path: string, watcher: WatcherId): boolean {
     const mode = this.modeOf(watcher, path);
-    const walk = this.recursiveCount > 0 ? pathAndParents(path) : [path];
     let atParent = false;
-    for (const localPath of walk) {
+    for (const localPath of pathAndParents(path, this.recursiveCount > 0)) {
       if (!atParent && this.byPath.has(localPath)) return true;
       if (mode === "recursive") return true;
       atParent = true;
