@@ -5,8 +5,8 @@
  */
 import { createHash } from "node:crypto";
 import { ErrorCode } from "../jute/constants.js";
+import { KeeperError } from "../jute/keeper-error.js";
 import type { ACL, Id } from "../jute/records.js";
-import { KeeperError } from "./keeper-error.js";
 
 /** Java's String.split(regex) for a literal separator: trailing empty strings are dropped. */
 export function javaSplit(value: string, separator: string, limit = 0): string[] {
@@ -236,7 +236,7 @@ export function orderAuthInfo(ids: Id[]): Id[] {
   while (ids.length > capacity * 0.75) capacity *= 2;
   const bin = (id: Id) => {
     const h = idHash(id);
-    return ((h ^ (h >>> 16)) & 0x7fffffff) & (capacity - 1);
+    return (h ^ (h >>> 16)) & 0x7fffffff & (capacity - 1);
   };
   return ids
     .map((id, index) => ({ id, index, bin: bin(id) }))

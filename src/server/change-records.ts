@@ -52,7 +52,8 @@ export class OutstandingChanges {
     // A saved record whose txn has been applied meanwhile is stale: the tree is newer.
     const firstZxid = this.queue[0]?.zxid;
     for (const [path, record] of saved) {
-      if (record === undefined || firstZxid === undefined || record.zxid < firstZxid) this.byPath.delete(path);
+      if (record === undefined || firstZxid === undefined || record.zxid < firstZxid)
+        this.byPath.delete(path);
       else this.byPath.set(path, record);
     }
   }

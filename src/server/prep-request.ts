@@ -6,6 +6,7 @@
  */
 import { JuteDecodeError, JuteReader } from "../jute/binary.js";
 import { CreateMode, ErrorCode, OpCode, Perms } from "../jute/constants.js";
+import { KeeperError } from "../jute/keeper-error.js";
 import { type MultiOp, readMultiRequest } from "../jute/multi.js";
 import {
   type ACL,
@@ -23,7 +24,6 @@ import type { Txn } from "../jute/txn.js";
 import { validatePath } from "../tree/paths.js";
 import { checkACL, fixupACL } from "./auth.js";
 import { type ChangeRecord, copyStat, type OutstandingChanges } from "./change-records.js";
-import { KeeperError } from "./keeper-error.js";
 
 /** The part of the data tree that prep reads. */
 export interface PrepTreeView {

@@ -5,6 +5,7 @@
  */
 import { JuteReader, JuteWriter } from "../jute/binary.js";
 import { AddWatchMode, ErrorCode, OpCode, Perms, WatcherType } from "../jute/constants.js";
+import { KeeperError } from "../jute/keeper-error.js";
 import { type MultiResult, readMultiRequest, writeMultiResponse } from "../jute/multi.js";
 import {
   type ACL,
@@ -36,7 +37,6 @@ import {
 import type { DataTree } from "../tree/data-tree.js";
 import { applySetWatches, type WatchManager } from "../watches/watch-manager.js";
 import { checkACL, clientInfos } from "./auth.js";
-import { KeeperError } from "./keeper-error.js";
 
 /** What a read needs to know about the asking connection. */
 export interface ReadContext {

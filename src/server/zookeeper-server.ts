@@ -6,6 +6,7 @@
  */
 import { JuteWriter } from "../jute/binary.js";
 import { ErrorCode, KeeperState, OpCode, Perms, Xid } from "../jute/constants.js";
+import { KeeperError } from "../jute/keeper-error.js";
 import { type MultiResult, writeMultiResponse } from "../jute/multi.js";
 import {
   type ConnectRequest,
@@ -26,7 +27,6 @@ import { checkACL } from "./auth.js";
 import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
-import { KeeperError } from "./keeper-error.js";
 import { isWriteOp, prepWrite } from "./prep-request.js";
 import { answerRead, isReadOp } from "./read-requests.js";
 

@@ -98,7 +98,8 @@ function rec<T>(codec: Codec<T>, value: T): Buffer {
 function createOp(type: number): Operation {
   // createTTL with a non-TTL mode makes Apache ZooKeeper throw in its commit path and
   // stop serving (zkts answers BADARGUMENTS, see its own tests), so TTL requests here use TTL modes.
-  const flags = type === OpCode.createContainer ? 4 : type === OpCode.createTTL ? pick([5, 6]) : createFlags();
+  const flags =
+    type === OpCode.createContainer ? 4 : type === OpCode.createTTL ? pick([5, 6]) : createFlags();
   const p = path();
   if (type === OpCode.createTTL) {
     const ttl = pick([-1n, 0n, 600_000n, 3_600_000n]);
@@ -221,15 +222,27 @@ function nextOperation(): Operation {
     };
   if (roll < 0.8) {
     const mode = pick([0, 1]);
-    return { label: `addWatch ${p} mode ${mode}`, type: OpCode.addWatch, body: rec(R.AddWatchRequest, { path: p, mode }) };
+    return {
+      label: `addWatch ${p} mode ${mode}`,
+      type: OpCode.addWatch,
+      body: rec(R.AddWatchRequest, { path: p, mode }),
+    };
   }
   if (roll < 0.83) {
     const type = pick([1, 2, 3]);
-    return { label: `removeWatches ${p} type ${type}`, type: OpCode.removeWatches, body: rec(R.RemoveWatchesRequest, { path: p, type }) };
+    return {
+      label: `removeWatches ${p} type ${type}`,
+      type: OpCode.removeWatches,
+      body: rec(R.RemoveWatchesRequest, { path: p, type }),
+    };
   }
   if (roll < 0.85) {
     const type = pick([1, 2, 3]);
-    return { label: `checkWatches ${p} type ${type}`, type: OpCode.checkWatches, body: rec(R.CheckWatchesRequest, { path: p, type }) };
+    return {
+      label: `checkWatches ${p} type ${type}`,
+      type: OpCode.checkWatches,
+      body: rec(R.CheckWatchesRequest, { path: p, type }),
+    };
   }
   if (roll < 0.87) return { label: `sync ${p}`, type: OpCode.sync, body: rec(R.SyncRequest, { path: p }) };
   if (roll < 0.88) return { label: "whoAmI", type: OpCode.whoAmI, body: Buffer.alloc(0) };
@@ -405,7 +418,9 @@ describe(`differential test against Apache ZooKeeper 3.8 (seed ${seed}, ${operat
           sides.map((side) => side.sessions[slot]!.request(operation.type, operation.body)),
         );
         if (process.env.ZKTS_DIFF_TRACE) {
-          process.stderr.write(`#${index} ${label} -> ${stringify(describeReply(sides[0]!, operation.type, replies[0]!))}\n`);
+          process.stderr.write(
+            `#${index} ${label} -> ${stringify(describeReply(sides[0]!, operation.type, replies[0]!))}\n`,
+          );
         }
         report(
           index,

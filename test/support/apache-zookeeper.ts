@@ -63,7 +63,11 @@ export function fourLetterWord(host: string, port: number, word: string, timeout
 }
 
 /** Waits for a condition, polling, until a deadline. */
-export async function waitFor(condition: () => Promise<boolean>, timeoutMs: number, intervalMs = 100): Promise<void> {
+export async function waitFor(
+  condition: () => Promise<boolean>,
+  timeoutMs: number,
+  intervalMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await condition()) return;
@@ -96,14 +100,30 @@ export async function startApacheZooKeeper(options: ApacheZooKeeperOptions = {})
     ...options.extraConfig,
   };
   const cfg = join(dir, "zoo.cfg");
-  writeFileSync(cfg, `${Object.entries(config).map(([key, value]) => `${key}=${value}`).join("\n")}\n`);
+  writeFileSync(
+    cfg,
+    `${Object.entries(config)
+      .map(([key, value]) => `${key}=${value}`)
+      .join("\n")}\n`,
+  );
   const properties = Object.entries({ "zookeeper.log.dir": dir, ...options.systemProperties }).map(
     ([key, value]) => `-D${key}=${value}`,
   );
   const log = openSync(join(dir, "server.log"), "a");
-  const child = spawn("java", ["-Xmx512m", ...properties, "-cp", zookeeperClasspath, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg], {
-    stdio: ["ignore", log, log],
-  });
+  const child = spawn(
+    "java",
+    [
+      "-Xmx512m",
+      ...properties,
+      "-cp",
+      zookeeperClasspath,
+      "org.apache.zookeeper.server.ZooKeeperServerMain",
+      cfg,
+    ],
+    {
+      stdio: ["ignore", log, log],
+    },
+  );
   const pid = child.pid ?? 0;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -116,7 +136,8 @@ export async function startApacheZooKeeper(options: ApacheZooKeeperOptions = {})
   };
   try {
     await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`Apache ZooKeeper exited with ${child.exitCode}; see ${dir}/server.log`);
+      if (child.exitCode !== null)
+        throw new Error(`Apache ZooKeeper exited with ${child.exitCode}; see ${dir}/server.log`);
       // `ruok` answers before the server serves; `srvr` reports a Mode only once it does.
       return (await fourLetterWord("127.0.0.1", port, "srvr").catch(() => "")).includes("Mode:");
     }, options.startTimeoutMs ?? 60_000);

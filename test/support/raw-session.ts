@@ -112,7 +112,10 @@ export class RawSession {
     if (this.closed) return Promise.reject(new Error("session closed"));
     const xid = type === OpCode.auth ? Xid.auth : this.nextXid++;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no reply to request type ${type} within ${replyTimeoutMs} ms`)), replyTimeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no reply to request type ${type} within ${replyTimeoutMs} ms`)),
+        replyTimeoutMs,
+      );
       this.pending.push({
         xid,
         resolve: (reply) => {

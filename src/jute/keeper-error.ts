@@ -1,4 +1,4 @@
-import { errorName } from "../jute/constants.js";
+import { errorName } from "./constants.js";
 
 /** A failure that the client sees as one of ZooKeeper's error codes. */
 export class KeeperError extends Error {
@@ -8,5 +8,10 @@ export class KeeperError extends Error {
     readonly path?: string,
   ) {
     super(path === undefined ? errorName(code) : `${errorName(code)} for ${path}`);
+  }
+
+  /** The code's name, e.g. "NONODE". */
+  get codeName(): string {
+    return errorName(this.code);
   }
 }

@@ -1,0 +1,263 @@
+/**
+ * The project's client against zkts and, as an oracle, against Apache ZooKeeper 3.8:
+ * the same assertions must hold on both.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import {
+  AddWatchMode,
+  CreateMode,
+  ErrorCode,
+  EventType,
+  KeeperError,
+  MultiError,
+  OpCode,
+  type WatchedEvent,
+  WatcherType,
+  ZooKeeperClient,
+} from "../../src/client/index.js";
+import { generateDigest } from "../../src/server/auth.js";
+import { startTestingServer } from "../../src/server/testing-server.js";
+import { startApacheZooKeeper } from "../support/apache-zookeeper.js";
+
+/** Resolves with the next event a watcher sees (rejects after a deadline). */
+function nextEvent(): { watcher: (event: WatchedEvent) => void; event: Promise<WatchedEvent> } {
+  let resolve!: (event: WatchedEvent) => void;
+  const event = new Promise<WatchedEvent>((r) => {
+    resolve = r;
+  });
+  const timer = setTimeout(() => resolve({ type: 0, state: 0, path: "timeout" }), 10_000);
+  return {
+    watcher: (e) => {
+      clearTimeout(timer);
+      resolve(e);
+    },
+    event,
+  };
+}
+
+const code = (expected: number) => (error: unknown) =>
+  error instanceof KeeperError && error.code === expected;
+
+const servers: [string, () => Promise<{ connectString: string; close(): Promise<void> }>][] = [
+  ["zkts", async () => startTestingServer()],
+  [
+    "Apache ZooKeeper 3.8",
+    async () => {
+      const zk = await startApacheZooKeeper();
+      return { connectString: `${zk.host}:${zk.port}`, close: () => zk.stop() };
+    },
+  ],
+];
+
+for (const [name, start] of servers) {
+  describe(`client against ${name}`, () => {
+    let server: { connectString: string; close(): Promise<void> };
+    let client: ZooKeeperClient;
+    before(async () => {
+      server = await start();
+      client = await ZooKeeperClient.connect(server.connectString, { sessionTimeoutMs: 10_000 });
+    });
+    after(async () => {
+      await client?.close();
+      await server?.close();
+    });
+
+    it("negotiates a session", () => {
+      assert.notEqual(client.sessionId, 0n);
+      assert.equal(client.sessionTimeoutMs, 10_000);
+      assert.equal(client.state, "connected");
+    });
+
+    it("creates in every mode and reads back stats", async () => {
+      const created = await client.create("/c", "data");
+      assert.equal(created.path, "/c");
+      assert.equal(created.stat.dataLength, 4);
+      assert.equal(created.stat.czxid, created.stat.mzxid);
+      const seq = await client.create("/c/s-", null, { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      assert.equal(seq.path, "/c/s-0000000000");
+      const eph = await client.create("/c/e", null, { mode: CreateMode.EPHEMERAL });
+      assert.equal(eph.stat.ephemeralOwner, client.sessionId);
+      const container = await client.create("/c/box", null, { mode: CreateMode.CONTAINER });
+      assert.equal(container.stat.ephemeralOwner, 0n);
+      const ttl = await client.create("/c/ttl", null, {
+        mode: CreateMode.PERSISTENT_WITH_TTL,
+        ttlMs: 60_000,
+      });
+      assert.equal(ttl.stat.ephemeralOwner, 0n);
+      const parent = await client.getData("/c");
+      assert.equal(parent.stat.numChildren, 4);
+      assert.equal(parent.stat.cversion, 4);
+      assert.deepEqual(parent.data, Buffer.from("data"));
+      await assert.rejects(client.create("/c/e/child"), code(ErrorCode.NOCHILDRENFOREPHEMERALS));
+      await assert.rejects(client.create("/c"), code(ErrorCode.NODEEXISTS));
+      await assert.rejects(client.create("/missing/x"), code(ErrorCode.NONODE));
+      // The parent is looked up before the path is validated, so "/missing/" is NONODE but "/c/" is bad.
+      await assert.rejects(client.create("/missing/"), code(ErrorCode.NONODE));
+      await assert.rejects(client.create("/c/"), code(ErrorCode.BADARGUMENTS));
+    });
+
+    it("updates and deletes with versions", async () => {
+      await client.create("/v", "0");
+      const stat = await client.setData("/v", "1", 0);
+      assert.equal(stat.version, 1);
+      await assert.rejects(client.setData("/v", "2", 0), code(ErrorCode.BADVERSION));
+      await assert.rejects(client.delete("/v", 0), code(ErrorCode.BADVERSION));
+      await client.delete("/v", 1);
+      assert.equal(await client.exists("/v"), null);
+      await assert.rejects(client.delete("/c"), code(ErrorCode.NOTEMPTY));
+    });
+
+    it("lists children, counts descendants and ephemerals", async () => {
+      const { children, stat } = await client.getChildren("/c");
+      assert.deepEqual([...children].sort(), ["box", "e", "s-0000000000", "ttl"]);
+      assert.equal(stat.numChildren, 4);
+      assert.equal(await client.getAllChildrenNumber("/c"), 4);
+      assert.deepEqual(await client.getEphemerals("/c"), ["/c/e"]);
+    });
+
+    it("fires one-shot data, exist and child watches once", async () => {
+      await client.create("/w", "a");
+      const data = nextEvent();
+      const child = nextEvent();
+      const exist = nextEvent();
+      await client.getData("/w", data.watcher);
+      await client.getChildren("/w", child.watcher);
+      assert.equal(await client.exists("/w/new", exist.watcher), null);
+      await client.setData("/w", "b");
+      await client.create("/w/new");
+      assert.deepEqual(await data.event, { type: EventType.NodeDataChanged, state: 3, path: "/w" });
+      assert.deepEqual(await child.event, { type: EventType.NodeChildrenChanged, state: 3, path: "/w" });
+      assert.deepEqual(await exist.event, { type: EventType.NodeCreated, state: 3, path: "/w/new" });
+    });
+
+    it("keeps persistent recursive watches and removes them on request", async () => {
+      await client.create("/r");
+      const seen: WatchedEvent[] = [];
+      await client.addWatch("/r", AddWatchMode.PERSISTENT_RECURSIVE, (event) => seen.push(event));
+      await client.create("/r/a");
+      await client.create("/r/a/b", "x");
+      await client.setData("/r/a/b", "y");
+      await client.delete("/r/a/b");
+      await client.sync("/");
+      await client.exists("/");
+      assert.deepEqual(
+        seen.map((event) => [event.type, event.path]),
+        [
+          [EventType.NodeCreated, "/r/a"],
+          [EventType.NodeCreated, "/r/a/b"],
+          [EventType.NodeDataChanged, "/r/a/b"],
+          [EventType.NodeDeleted, "/r/a/b"],
+        ],
+      );
+      await client.checkWatches("/r", WatcherType.Any);
+      await client.removeWatches("/r", WatcherType.Any);
+      await assert.rejects(client.checkWatches("/r", WatcherType.Any), code(ErrorCode.NOWATCHER));
+    });
+
+    it("runs multi all or nothing with ZooKeeper's per-op results", async () => {
+      const results = await client.multi([
+        {
+          type: OpCode.create,
+          request: {
+            path: "/m",
+            data: null,
+            acl: [{ perms: 31, id: { scheme: "world", id: "anyone" } }],
+            flags: 0,
+          },
+        },
+        { type: OpCode.setData, request: { path: "/m", data: Buffer.from("x"), version: 0 } },
+        { type: OpCode.check, request: { path: "/m", version: 1 } },
+      ]);
+      assert.deepEqual(
+        results.map((result) => result.type),
+        [OpCode.create, OpCode.setData, OpCode.check],
+      );
+      await assert.rejects(
+        client.multi([
+          { type: OpCode.setData, request: { path: "/m", data: Buffer.from("y"), version: -1 } },
+          { type: OpCode.delete, request: { path: "/nope", version: -1 } },
+          { type: OpCode.setData, request: { path: "/m", data: Buffer.from("z"), version: -1 } },
+        ]),
+        (error: unknown) =>
+          error instanceof MultiError &&
+          error.code === ErrorCode.NONODE &&
+          JSON.stringify(error.results) ===
+            JSON.stringify([
+              { type: -1, err: 0 },
+              { type: -1, err: ErrorCode.NONODE },
+              { type: -1, err: ErrorCode.RUNTIMEINCONSISTENCY },
+            ]),
+      );
+      assert.deepEqual((await client.getData("/m")).data, Buffer.from("x"));
+      const reads = await client.multiRead([
+        { type: OpCode.getData, request: { path: "/m", watch: false } },
+        { type: OpCode.getChildren, request: { path: "/nope", watch: false } },
+      ]);
+      assert.equal(reads[0]?.type, OpCode.getData);
+      assert.deepEqual(reads[1], { type: OpCode.error, err: ErrorCode.NONODE });
+    });
+
+    it("enforces digest ACLs, masks digests for non-admins, and reports identities", async () => {
+      const owner = await ZooKeeperClient.connect(server.connectString);
+      try {
+        await owner.addAuth("digest", "carol:pw");
+        await owner.create("/acl", "s", { acl: [{ perms: 31, id: { scheme: "auth", id: "" } }] });
+        await assert.rejects(client.getData("/acl"), code(ErrorCode.NOAUTH));
+        assert.deepEqual((await owner.getData("/acl")).data, Buffer.from("s"));
+        const { acl } = await owner.getACL("/acl");
+        assert.deepEqual(acl, [{ perms: 31, id: { scheme: "digest", id: generateDigest("carol:pw") } }]);
+        await owner.setACL("/acl", [{ perms: 1, id: { scheme: "world", id: "anyone" } }, ...acl]);
+        const masked = await client.getACL("/acl");
+        assert.deepEqual(masked.acl[1], { perms: 31, id: { scheme: "digest", id: "carol:x" } });
+        const identities = await owner.whoAmI();
+        assert.ok(identities.some((info) => info.authScheme === "digest" && info.user === "carol"));
+      } finally {
+        await owner.close();
+      }
+    });
+
+    it("deletes a session's ephemerals when it closes and tells watchers", async () => {
+      const other = await ZooKeeperClient.connect(server.connectString);
+      await other.create("/gone", null, { mode: CreateMode.EPHEMERAL });
+      const deleted = nextEvent();
+      await client.exists("/gone", deleted.watcher);
+      await other.close();
+      assert.equal((await deleted.event).type, EventType.NodeDeleted);
+      assert.equal(await client.exists("/gone"), null);
+    });
+
+    it("reconnects with the same session and restores watches", async () => {
+      await client.create("/again", "1");
+      const changed = nextEvent();
+      await client.getData("/again", changed.watcher);
+      const sessionId = client.sessionId;
+      const reconnected = new Promise<void>((resolve) => {
+        const onState = (state: string) => {
+          if (state === "connected") {
+            client.off("state", onState);
+            resolve();
+          }
+        };
+        client.on("state", onState);
+      });
+      client.dropConnection();
+      await reconnected;
+      assert.equal(client.sessionId, sessionId);
+      const writer = await ZooKeeperClient.connect(server.connectString);
+      await writer.setData("/again", "2");
+      await writer.close();
+      assert.deepEqual(await changed.event, { type: EventType.NodeDataChanged, state: 3, path: "/again" });
+    });
+
+    it("refuses to resume a session with the wrong password", async () => {
+      await assert.rejects(
+        ZooKeeperClient.connect(server.connectString, {
+          sessionId: client.sessionId,
+          sessionPassword: Buffer.alloc(16, 7),
+        }),
+        code(ErrorCode.SESSIONEXPIRED),
+      );
+    });
+  });
+}
