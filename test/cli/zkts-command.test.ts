@@ -1,0 +1,121 @@
+/** The `zkts` command as a user runs it: `zkts server` from a zoo.cfg, `zkts shell` on standard input. */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { fourLetterWord, freePort, waitFor } from "../support/apache-zookeeper.js";
+
+const zkts = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
+
+function run(
+  args: string[],
+  input: string,
+  timeoutMs = 30_000,
+): Promise<{ stdout: string; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(zkts, args, { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`zkts ${args.join(" ")} did not finish; output:\n${stdout}\n${stderr}`));
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ stdout, stderr, code });
+    });
+    child.stdin.end(input);
+  });
+}
+
+describe("the zkts command", () => {
+  let dir: string;
+  let port: number;
+  let server: ReturnType<typeof spawn>;
+  let serverLog = "";
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "zkts-cli-"));
+    port = await freePort();
+    writeFileSync(
+      join(dir, "zoo.cfg"),
+      [
+        `tickTime=2000`,
+        `dataDir=${join(dir, "data")}`,
+        `clientPort=${port}`,
+        "clientPortAddress=127.0.0.1",
+        "4lw.commands.whitelist=srvr,ruok,mntr",
+        "noSuchKey=1",
+        "",
+      ].join("\n"),
+    );
+    server = spawn(zkts, ["server", join(dir, "zoo.cfg")], { stdio: ["ignore", "pipe", "pipe"] });
+    server.stdout?.on("data", (chunk: Buffer) => {
+      serverLog += chunk.toString();
+    });
+    await waitFor(
+      async () => (await fourLetterWord("127.0.0.1", port, "ruok").catch(() => "")) === "imok",
+      20_000,
+    );
+  });
+  after(async () => {
+    const exited = new Promise((resolve) => server.once("close", resolve));
+    server.kill("SIGTERM");
+    await exited;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("serves from zoo.cfg, warns about unknown keys and honours the 4lw whitelist", async () => {
+    assert.match(serverLog, /unknown key noSuchKey/);
+    const srvr = await fourLetterWord("127.0.0.1", port, "srvr");
+    assert.match(srvr, /Zookeeper version: 3\.8\.\d+-zkts/);
+    assert.match(srvr, /Mode: standalone/);
+    assert.match(await fourLetterWord("127.0.0.1", port, "mntr"), /zk_znode_count\t4/);
+    assert.equal(
+      await fourLetterWord("127.0.0.1", port, "dump"),
+      "dump is not executed because it is not in the whitelist.\n",
+    );
+  });
+
+  it("runs zkCli commands from standard input", async () => {
+    const { stdout, stderr, code } = await run(
+      ["shell", "-server", `127.0.0.1:${port}`],
+      [
+        "create /shell hello",
+        "create -s /shell/n- x",
+        "ls /shell",
+        "get /shell",
+        "set /shell bye",
+        "get -s /shell",
+        "get /nope",
+        "deleteall /shell",
+        "ls /",
+        "quit",
+        "",
+      ].join("\n"),
+    );
+    assert.equal(code, 0);
+    assert.match(stdout, /Created \/shell\n/);
+    assert.match(stdout, /Created \/shell\/n-0000000000/);
+    assert.match(stdout, /\[n-0000000000\]/);
+    assert.match(stdout, /hello\n/);
+    assert.match(stdout, /bye\ncZxid = 0x[0-9a-f]+\n/);
+    assert.match(stdout, /dataVersion = 1/);
+    assert.match(stdout, /\[zookeeper\]/);
+    assert.match(stderr, /Node does not exist: \/nope/);
+  });
+
+  it("runs one command given on the command line", async () => {
+    const { stdout, code } = await run(["shell", "-server", `127.0.0.1:${port}`, "ls", "/"], "");
+    assert.equal(code, 0);
+    assert.match(stdout, /\[zookeeper\]/);
+  });
+});
