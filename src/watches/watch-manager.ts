@@ -86,7 +86,7 @@ class WatchTable {
             told.add(watcher);
             if (mode === "standard") {
               watchers.delete(watcher);
-              this.byWatcher.get(watcher)?.delete(localPath);
+              this.forgetPath(watcher, localPath);
             }
           }
         }
@@ -97,10 +97,18 @@ class WatchTable {
     return told;
   }
 
+  private forgetPath(watcher: WatcherId, path: string): void {
+    const paths = this.byWatcher.get(watcher);
+    if (paths === undefined) return;
+    paths.delete(path);
+    if (paths.size === 0) this.byWatcher.delete(watcher);
+  }
+
   /** WatchManager.removeWatcher(path, watcher). */
   remove(path: string, watcher: WatcherId): boolean {
     const paths = this.byWatcher.get(watcher);
-    if (paths === undefined || !paths.delete(path)) return false;
+    if (paths === undefined || !paths.has(path)) return false;
+    this.forgetPath(watcher, path);
     const watchers = this.byPath.get(path);
     if (watchers === undefined || !watchers.delete(watcher)) return false;
     if (watchers.size === 0) this.byPath.delete(path);
