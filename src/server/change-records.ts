@@ -70,7 +70,10 @@ export class OutstandingChanges {
    * Applies the pending creates and deletes to a session's ephemeral set, in order
    * (PrepRequestProcessor's closeSession walk over outstandingChanges).
    */
-  adjustEphemerals(sessionId: bigint, ephemerals: Set<string>): void {
+  adjustEphemerals(
+    sessionId: bigint,
+    ephemerals: { add(path: string): unknown; delete(path: string): unknown },
+  ): void {
     for (const record of this.queue) {
       if (record.stat === null) ephemerals.delete(record.path);
       else if (record.stat.ephemeralOwner === sessionId) ephemerals.add(record.path);

@@ -29,9 +29,16 @@ import { type ChangeRecord, copyStat, type OutstandingChanges } from "./change-r
 export interface PrepTreeView {
   getNode(
     path: string,
-  ): { stat: StatPersisted; children: ReadonlySet<string>; data: Buffer | null } | undefined;
+  ): { stat: StatPersisted; children: { readonly size: number }; data: Buffer | null } | undefined;
   aclOf(path: string): ACL[];
-  getEphemerals(sessionId: bigint): ReadonlySet<string>;
+  /** A fresh copy, in the order ZooKeeper would iterate it. */
+  getEphemerals(sessionId: bigint): EphemeralSet;
+}
+
+/** A mutable set of paths that iterates in ZooKeeper's order. */
+export interface EphemeralSet extends Iterable<string> {
+  add(path: string): unknown;
+  delete(path: string): unknown;
 }
 
 export interface PrepContext {
@@ -50,6 +57,12 @@ export interface WriteRequest {
   type: number;
   body: Buffer;
   authInfo: readonly Id[];
+}
+
+/** A mutable set of paths that iterates in ZooKeeper's order. */
+export interface EphemeralSet extends Iterable<string> {
+  add(path: string): unknown;
+  delete(path: string): unknown;
 }
 
 /** A prepped write: the txn to log, and the error the client will see (0 for none). */
@@ -324,7 +337,7 @@ function prepCheck(ctx: PrepContext, request: WriteRequest, path: string, versio
 
 /** The closeSession txn: every ephemeral the session will own once pending txns apply. */
 function prepCloseSession(ctx: PrepContext, request: WriteRequest, header: TxnHeader): Txn {
-  const ephemerals = new Set(ctx.tree.getEphemerals(request.sessionId));
+  const ephemerals = ctx.tree.getEphemerals(request.sessionId);
   ctx.changes.adjustEphemerals(request.sessionId, ephemerals);
   for (const path of ephemerals) {
     const lastSlash = path.lastIndexOf("/");

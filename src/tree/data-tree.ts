@@ -9,13 +9,15 @@ import type { ACL, Stat, StatPersisted, TxnHeader } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 import { AclCache, openUnsafeAclIndex } from "./acl-cache.js";
 import { type EphemeralKind, ephemeralKind, ttlOwner } from "./ephemeral-type.js";
+import { JavaHashSet } from "./java-hash-set.js";
 
 /** One znode. `stat` is owned by the tree: copy it before handing it out. */
 export interface Znode {
   data: Buffer | null;
   aclIndex: bigint;
   stat: StatPersisted;
-  children: Set<string>;
+  /** Child names, iterated in ZooKeeper's (Java HashSet) order. */
+  children: JavaHashSet;
 }
 
 /** A watch trigger caused by a txn, with the ACL a watcher needs READ on to see it. */
@@ -66,7 +68,7 @@ export interface DataTreeOptions {
 export class DataTree {
   private readonly nodes = new Map<string, Znode>();
   private readonly aclCache = new AclCache();
-  private readonly ephemerals = new Map<bigint, Set<string>>();
+  private readonly ephemerals = new Map<bigint, JavaHashSet>();
   private readonly containerPaths = new Set<string>();
   private readonly ttlPaths = new Set<string>();
   private readonly extendedTypesEnabled: boolean;
@@ -80,26 +82,26 @@ export class DataTree {
       data: Buffer.alloc(0),
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
-      children: new Set(),
+      children: new JavaHashSet(8),
     };
     const proc: Znode = {
       data: Buffer.alloc(0),
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
-      children: new Set(),
+      children: new JavaHashSet(8),
     };
     const quota: Znode = {
       data: Buffer.alloc(0),
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
-      children: new Set(),
+      children: new JavaHashSet(8),
     };
     // Reconfig node is access controlled by default (ZOOKEEPER-2014): world:anyone READ, aversion -1.
     const config: Znode = {
       data: Buffer.alloc(0),
       aclIndex: this.aclCache.convert([{ perms: 1, id: { scheme: "world", id: "anyone" } }]),
       stat: { ...emptyStatPersisted(), aversion: -1 },
-      children: new Set(),
+      children: new JavaHashSet(8),
     };
     root.children.add("zookeeper");
     proc.children.add("quota");
@@ -144,9 +146,9 @@ export class DataTree {
     return this.aclCache;
   }
 
-  /** The paths of the ephemerals `sessionId` owns. */
-  getEphemerals(sessionId: bigint): ReadonlySet<string> {
-    return this.ephemerals.get(sessionId) ?? new Set();
+  /** A copy of the ephemerals `sessionId` owns, in ZooKeeper's order (DataTree.getEphemerals clones). */
+  getEphemerals(sessionId: bigint): JavaHashSet {
+    return this.ephemerals.get(sessionId)?.clone() ?? new JavaHashSet();
   }
 
   sessionsWithEphemerals(): bigint[] {
@@ -368,7 +370,7 @@ export class DataTree {
         ephemeralOwner,
         pzxid: zxid,
       },
-      children: new Set(),
+      children: new JavaHashSet(8),
     };
     parent.children.add(childName);
     this.nodes.set(path, node);
@@ -378,7 +380,7 @@ export class DataTree {
     else if (kind === "ttl") this.ttlPaths.add(path);
     else if (ephemeralOwner !== 0n) {
       let owned = this.ephemerals.get(ephemeralOwner);
-      if (owned === undefined) this.ephemerals.set(ephemeralOwner, (owned = new Set()));
+      if (owned === undefined) this.ephemerals.set(ephemeralOwner, (owned = new JavaHashSet()));
       owned.add(path);
     }
     events.push({ type: EventType.NodeCreated, path, acl });

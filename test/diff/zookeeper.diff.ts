@@ -3,7 +3,7 @@
  * on 127.0.0.1, driven by the same seeded random sequence of operations from several
  * sessions. Every reply (error code, reply zxid, decoded body) and every watch event,
  * in order, is compared field by field. Only timestamps and session ids are mapped;
- * children lists are compared as sets (ZooKeeper returns Java HashSet order).
+ * lists (children, ephemerals) must come in ZooKeeper's own (Java HashSet) order.
  *
  * ZKTS_DIFF_SEED and ZKTS_DIFF_OPS override the seed and the operation count.
  */
@@ -290,24 +290,23 @@ class Normalizer {
         return { data: response.data?.toString("hex") ?? null, stat: this.stat(response.stat) };
       }
       case OpCode.getChildren:
-        return R.GetChildrenResponse.read(reader).children.sort();
+        return R.GetChildrenResponse.read(reader).children;
       case OpCode.getChildren2: {
         const response = R.GetChildren2Response.read(reader);
-        return { children: response.children.sort(), stat: this.stat(response.stat) };
+        return { children: response.children, stat: this.stat(response.stat) };
       }
       case OpCode.getACL: {
         const response = R.GetACLResponse.read(reader);
         return { acl: response.acl, stat: this.stat(response.stat) };
       }
       case OpCode.getEphemerals:
-        return R.GetEphemeralsResponse.read(reader).ephemerals.sort();
+        return R.GetEphemeralsResponse.read(reader).ephemerals;
       case OpCode.getAllChildrenNumber:
         return R.GetAllChildrenNumberResponse.read(reader);
       case OpCode.multi:
       case OpCode.multiRead:
         return readMultiResponse(reader).map((result) => {
           if ("stat" in result) return { ...result, stat: this.stat(result.stat) };
-          if ("children" in result) return { ...result, children: [...result.children].sort() };
           if ("data" in result)
             return { ...result, data: (result.data as Buffer | null)?.toString("hex") ?? null };
           return result;
