@@ -21,9 +21,7 @@ export interface ServerConfig {
   frameBytesMax: number;
   superDigest: string | undefined;
   skipACL: boolean;
-  /** ZooKeeper's globalOutstandingLimit: past it, sockets stop being read. */
-  requestsOutstandingMax: number;
-  /** Per connection: past it, that socket stops being read. */
+  /** ZooKeeper's globalOutstandingLimit, applied per connection: past it, that socket stops being read. */
   connectionRequestsOutstandingMax: number;
   containerCheckIntervalMs: number;
   containerDeletionsPerMinuteMax: number;
@@ -181,12 +179,7 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     frameBytesMax: integer(properties, "jute.maxbuffer", frameBytesMaxDefault),
     superDigest: prop("DigestAuthenticationProvider.superDigest"),
     skipACL: prop("skipACL") === "yes",
-    requestsOutstandingMax: integer(properties, "globalOutstandingLimit", 1000),
-    connectionRequestsOutstandingMax: integer(
-      properties,
-      "zookeeper.connection.requestsOutstandingMax",
-      1000,
-    ),
+    connectionRequestsOutstandingMax: integer(properties, "globalOutstandingLimit", 1000),
     containerCheckIntervalMs: integer(properties, "znode.container.checkIntervalMs", 60_000),
     containerDeletionsPerMinuteMax: integer(properties, "znode.container.maxPerMinute", 10_000),
     snapCount: integer(properties, "snapCount", 100_000),

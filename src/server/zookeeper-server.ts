@@ -88,6 +88,8 @@ export interface ServerStats {
   packetsReceived: number;
   packetsSent: number;
   requestsOutstanding: number;
+  /** How often a connection's socket was paused because it had too many requests outstanding. */
+  throttledConnections: number;
   latencyMinMs: number;
   latencyMaxMs: number;
   latencyTotalMs: number;
@@ -148,6 +150,7 @@ export class ZooKeeperServer {
       packetsReceived: 0,
       packetsSent: 0,
       requestsOutstanding: 0,
+      throttledConnections: 0,
       latencyMinMs: Number.POSITIVE_INFINITY,
       latencyMaxMs: 0,
       latencyTotalMs: 0,
@@ -316,6 +319,7 @@ export class ZooKeeperServer {
     this.stats.requestsOutstanding++;
     if (!state.paused && state.queue.length >= this.config.connectionRequestsOutstandingMax) {
       state.paused = true;
+      this.stats.throttledConnections++;
       state.connection.setReading(false);
     }
   }

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import fc from "fast-check";
 import { JuteWriter } from "../../src/jute/binary.js";
 import { OpCode } from "../../src/jute/constants.js";
-import { frame } from "../../src/jute/framer.js";
+import { Framer, frame } from "../../src/jute/framer.js";
 import { startTestingServer, type TestingServer } from "../../src/server/testing-server.js";
 import { connectNzk, nzkClose, nzkCreate, nzkGetData } from "../support/nzk.js";
 
@@ -105,6 +105,51 @@ const sessionArbitrary = fc.oneof(
       return [bytes.subarray(0, at), bytes.subarray(at)];
     }),
 );
+
+describe("throttling a connection with too many requests outstanding", () => {
+  it("stops reading its socket, then answers every request in order", async () => {
+    const server = await startTestingServer({ properties: { globalOutstandingLimit: "8" } });
+    try {
+      const requestsCount = 2_000;
+      const replies = await new Promise<number[]>((resolve, reject) => {
+        const socket = net.connect(server.port, "127.0.0.1");
+        const framer = new Framer(1 << 20);
+        const xids: number[] = [];
+        let connected = false;
+        const timer = setTimeout(() => reject(new Error(`only ${xids.length} replies`)), 20_000);
+        socket.on("connect", () => {
+          const getData = new JuteWriter().string("/zookeeper").bool(false).toBuffer();
+          const frames = [connectFrame()];
+          for (let xid = 1; xid <= requestsCount; xid++)
+            frames.push(requestFrame(xid, OpCode.getData, Buffer.from(getData)));
+          socket.write(Buffer.concat(frames));
+        });
+        socket.on("data", (chunk) => {
+          for (const body of framer.push(chunk)) {
+            if (!connected) {
+              connected = true;
+              continue;
+            }
+            xids.push(body.readInt32BE(0));
+            if (xids.length === requestsCount) {
+              clearTimeout(timer);
+              socket.destroy();
+              resolve(xids);
+            }
+          }
+        });
+        socket.on("error", reject);
+      });
+      assert.deepEqual(
+        replies,
+        Array.from({ length: requestsCount }, (_, i) => i + 1),
+      );
+      assert.ok(server.server.stats.throttledConnections > 0, "the connection was never throttled");
+    } finally {
+      await server.close();
+    }
+  });
+});
 
 describe("fuzzing the client port", () => {
   let server: TestingServer;
