@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { ErrorCode } from "../jute/constants.js";
 import { KeeperError } from "../jute/keeper-error.js";
 import type { ACL, Id } from "../jute/records.js";
+import { javaStringHash } from "../tree/java-hash-set.js";
 
 /** Java's String.split(regex) for a literal separator: trailing empty strings are dropped. */
 export function javaSplit(value: string, separator: string, limit = 0): string[] {
@@ -209,13 +210,6 @@ export function clientInfos(authInfo: readonly Id[]): { authScheme: string; user
     authScheme: id.scheme,
     user: providers.get(id.scheme)?.userName(id.id) ?? "",
   }));
-}
-
-/** Java's String.hashCode. */
-export function javaStringHash(value: string): number {
-  let hash = 0;
-  for (let i = 0; i < value.length; i++) hash = (Math.imul(hash, 31) + value.charCodeAt(i)) | 0;
-  return hash;
 }
 
 /** The jute-generated Id.hashCode. */
