@@ -18,15 +18,29 @@ export interface DurableLog {
   close(): Promise<void>;
 }
 
-/** Keeps txns in memory: durable only as long as the process lives. */
+/** The most recent txns the in-memory log keeps (ZooKeeper's commitLogCount default). */
+export const inMemoryTxnsRetainedMax = 500;
+
+/** Keeps the latest txns in memory: durable only as long as the process lives. */
 export class InMemoryTxnLog implements DurableLog {
-  readonly txns: LoggedTxn[] = [];
+  private readonly retained: LoggedTxn[] = [];
   /** How many append calls (one per group commit) there were. */
   appendCalls = 0;
+  /** How many txns were ever appended. */
+  appendedTxns = 0;
+
+  /** The most recent txns, oldest first (at most inMemoryTxnsRetainedMax). */
+  get txns(): readonly LoggedTxn[] {
+    return this.retained;
+  }
 
   append(batch: readonly LoggedTxn[]): Promise<void> {
     this.appendCalls++;
-    for (const entry of batch) this.txns.push(entry);
+    this.appendedTxns += batch.length;
+    for (const entry of batch) this.retained.push(entry);
+    if (this.retained.length > inMemoryTxnsRetainedMax) {
+      this.retained.splice(0, this.retained.length - inMemoryTxnsRetainedMax);
+    }
     return Promise.resolve();
   }
 

@@ -66,9 +66,9 @@ function latency(server: ZooKeeperServer): { min: number; avg: number; max: numb
   const stats = server.stats;
   if (stats.latencyCount === 0) return { min: 0, avg: 0, max: 0 };
   return {
-    min: stats.latencyMinMs,
+    min: Math.round(stats.latencyMinMs),
     avg: stats.latencyTotalMs / stats.latencyCount,
-    max: stats.latencyMaxMs,
+    max: Math.round(stats.latencyMaxMs),
   };
 }
 

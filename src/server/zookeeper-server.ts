@@ -63,7 +63,8 @@ export const groupCommitTxnsMax = 1000;
 /** Batches of container deletions per check, as ContainerManager's maxPerMinute. */
 const containerIntervalFloorMs = 100;
 
-type Pending =
+/** A request waiting in its session's queue; `receivedMs` is for latency statistics. */
+type Pending = { receivedMs: number } & (
   | { kind: "read"; xid: number; type: number; body: Buffer }
   | { kind: "ping"; xid: number }
   | {
@@ -75,7 +76,8 @@ type Pending =
       reply: Buffer | null;
       closeAfter: boolean;
     }
-  | { kind: "connect"; done: boolean };
+  | { kind: "connect"; done: boolean }
+);
 
 interface SessionState {
   connection: ClientConnection;
@@ -226,7 +228,7 @@ export class ZooKeeperServer {
       connection.sessionId = sessionId;
       this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
       this.connectionsBySession.set(sessionId, connection);
-      const entry: Pending = { kind: "connect", done: false };
+      const entry: Pending = { kind: "connect", done: false, receivedMs: this.clock.monotonicMs() };
       state.queue.push(entry);
       const zxid = this.nextZxid();
       const header: TxnHeader = {
@@ -285,13 +287,14 @@ export class ZooKeeperServer {
     const state = this.states.get(connection);
     if (state === undefined || this.stopped) return;
     this.stats.packetsReceived++;
+    const receivedMs = this.clock.monotonicMs();
     if (connection.sessionId !== 0n) {
       this.sessions.touch(connection.sessionId, connection.sessionTimeoutMs, this.clock.monotonicMs());
     }
     if (type === OpCode.ping) {
-      this.enqueue(state, { kind: "ping", xid });
+      this.enqueue(state, { kind: "ping", xid, receivedMs });
     } else if (isReadOp(type)) {
-      this.enqueue(state, { kind: "read", xid, type, body });
+      this.enqueue(state, { kind: "read", xid, type, body, receivedMs });
     } else if (isWriteOp(type)) {
       const entry: Pending = {
         kind: "write",
@@ -301,6 +304,7 @@ export class ZooKeeperServer {
         err: 0,
         reply: null,
         closeAfter: false,
+        receivedMs,
       };
       this.enqueue(state, entry);
       this.submitWrite(state, entry, connection.sessionId, xid, type, body, connection.authInfo);
@@ -449,6 +453,7 @@ export class ZooKeeperServer {
       state.queue.shift();
       this.stats.requestsOutstanding--;
       this.stats.packetsSent++;
+      this.recordLatency(this.clock.monotonicMs() - head.receivedMs);
       switch (head.kind) {
         case "connect":
           connection.sendConnectResponse(
@@ -498,6 +503,14 @@ export class ZooKeeperServer {
       state.paused = false;
       connection.setReading(true);
     }
+  }
+
+  private recordLatency(latencyMs: number): void {
+    const stats = this.stats;
+    stats.latencyCount++;
+    stats.latencyTotalMs += latencyMs;
+    if (latencyMs < stats.latencyMinMs) stats.latencyMinMs = latencyMs;
+    if (latencyMs > stats.latencyMaxMs) stats.latencyMaxMs = latencyMs;
   }
 
   // ---- sessions and containers -------------------------------------------
