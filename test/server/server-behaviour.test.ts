@@ -7,6 +7,7 @@ import {
   ErrorCode,
   EventType,
   KeeperError,
+  OpCode,
   type WatchedEvent,
   ZooKeeperClient,
 } from "../../src/client/index.js";
@@ -60,6 +61,34 @@ describe("zkts server behaviour", () => {
     );
   });
 
+  it("fires the events a reconnecting client missed before answering its setWatches2", async () => {
+    await client.create("/missed", "1");
+    await client.create("/missed-kids");
+    const { stat } = await client.getData("/missed");
+    await client.setData("/missed", "2");
+    await client.create("/missed-kids/k");
+    await client.delete("/missed-kids/k");
+    const session = await RawSession.connect("127.0.0.1", server.port, 5_000);
+    const w = new JuteWriter();
+    w.long(stat.mzxid);
+    for (const list of [["/missed", "/never"], ["/missed"], ["/missed-kids"], [], []]) {
+      w.int(list.length);
+      for (const path of list) w.string(path);
+    }
+    const reply = await session.request(OpCode.setWatches2, Buffer.from(w.toBuffer()));
+    assert.equal(reply.err, 0);
+    assert.deepEqual(
+      session.events.map((event) => [event.type, event.path]),
+      [
+        [EventType.NodeDataChanged, "/missed"],
+        [EventType.NodeDeleted, "/never"],
+        [EventType.NodeCreated, "/missed"],
+        [EventType.NodeChildrenChanged, "/missed-kids"],
+      ],
+    );
+    await session.close();
+  });
+
   it("removes containers once emptied and TTL nodes once expired", async () => {
     await client.create("/box", null, { mode: CreateMode.CONTAINER });
     await client.create("/box/item");
@@ -86,6 +115,7 @@ describe("zkts server behaviour", () => {
   });
 
   it("limits connections per client address", async () => {
+    await waitFor(async () => server.clientPort.connectionCount === 1, 5_000, 20);
     const sockets: net.Socket[] = [];
     const outcomes: Promise<"open" | "closed">[] = [];
     for (let i = 0; i < 25; i++) {
@@ -103,7 +133,7 @@ describe("zkts server behaviour", () => {
     }
     const results = await Promise.all(outcomes);
     for (const socket of sockets) socket.destroy();
-    // The limit counts our long-lived client too: 20 in all.
+    // The limit counts our long-lived client too: 20 in all from 127.0.0.1.
     assert.equal(results.filter((result) => result === "open").length, 19);
     await waitFor(async () => server.clientPort.connectionCount === 1, 5_000, 20);
   });
