@@ -1,0 +1,73 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { OpCode } from "../jute/constants.js";
+import {
+  adler32,
+  CorruptionError,
+  encodeLogHeader,
+  encodeLogRecord,
+  type LogEntry,
+  logFileName,
+  parseTxnLog,
+} from "./txn-log-format.js";
+
+const acl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+const entry = (zxid: bigint): LogEntry => ({
+  header: { clientId: 7n, cxid: Number(zxid), zxid, time: 1000n, type: OpCode.create },
+  txn: {
+    type: OpCode.create,
+    txn: { path: `/n${zxid}`, data: Buffer.from("v"), acl, ephemeral: false, parentCVersion: 1 },
+  },
+  digest: { version: 2, treeDigest: zxid * 31n },
+});
+
+describe("txn log format", () => {
+  it("computes Adler-32 as java.util.zip.Adler32", () => {
+    // Values printed by Java 17.
+    assert.equal(adler32(Buffer.alloc(0)), 1);
+    assert.equal(adler32(Buffer.from("a")), 6422626);
+    assert.equal(adler32(Buffer.from("Wikipedia")), 300286872);
+    const big = Buffer.alloc(100_000);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
+    assert.equal(adler32(big), 1779471407);
+  });
+
+  it("round-trips records and stops at preallocated zeros", () => {
+    const file = Buffer.concat([
+      encodeLogHeader(5n),
+      encodeLogRecord(entry(1n)),
+      encodeLogRecord(entry(2n)),
+      Buffer.alloc(4096),
+    ]);
+    const parsed = parseTxnLog(file);
+    assert.equal(parsed.dbid, 5n);
+    assert.deepEqual(parsed.entries, [entry(1n), entry(2n)]);
+    assert.equal(parsed.tornTail, false);
+    assert.equal(logFileName(0x100000001n), "log.100000001");
+  });
+
+  it("reports a partial last record as a torn tail, keeping what came before", () => {
+    const whole = Buffer.concat([encodeLogHeader(), encodeLogRecord(entry(1n))]);
+    const second = encodeLogRecord(entry(2n));
+    // Cuts inside the non-zero checksum bytes, the length and the body; a cut that leaves only zeros reads as preallocation.
+    for (const cut of [6, 12, second.length - 1]) {
+      const parsed = parseTxnLog(Buffer.concat([whole, second.subarray(0, cut)]));
+      assert.deepEqual(parsed.entries, [entry(1n)]);
+      assert.equal(parsed.validEnd, whole.length);
+      assert.equal(parsed.tornTail, true);
+    }
+  });
+
+  it("refuses corruption in the middle, naming the offset", () => {
+    const first = Buffer.concat([encodeLogHeader(), encodeLogRecord(entry(1n))]);
+    const file = Buffer.concat([first, encodeLogRecord(entry(2n)), encodeLogRecord(entry(3n))]);
+    file[first.length + 20] = file[first.length + 20]! ^ 0x01;
+    assert.throws(
+      () => parseTxnLog(file),
+      (error: unknown) => error instanceof CorruptionError && error.offset === first.length,
+    );
+    const badMagic = Buffer.from(file);
+    badMagic[0] = 0;
+    assert.throws(() => parseTxnLog(badMagic), CorruptionError);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * The bytes of Apache ZooKeeper 3.8's transaction log files (FileTxnLog, Util):
+ * a FileHeader {magic "ZKLG", version 2, dbid}, then per txn an Adler32 checksum
+ * (long), the txn entry as a jute buffer (TxnHeader, txn record, optional
+ * TxnDigest) and an end-of-record byte 'B'. Preallocated space is zeros, so a zero
+ * length marks the end. Pure: bytes in, bytes out.
+ */
+import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
+import type { TxnHeader as TxnHeaderRecord } from "../jute/records.js";
+import { FileHeader, TxnDigest, type TxnDigest as TxnDigestRecord, TxnHeader } from "../jute/records.js";
+import { readTxn, type Txn, writeTxn } from "../jute/txn.js";
+
+/** "ZKLG" as a big-endian int. */
+export const txnLogMagic = 0x5a4b4c47;
+export const txnLogVersion = 2;
+export const fileHeaderBytes = 16;
+const endOfRecord = 0x42;
+
+/** Bytes on disk that do not hold what they claim: a checksum or a structure is wrong. */
+export class CorruptionError extends Error {
+  override name = "CorruptionError";
+  constructor(
+    message: string,
+    /** Byte offset of the bad record in the file. */
+    readonly offset: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Adler-32 as java.util.zip.Adler32 computes it. */
+export function adler32(bytes: Buffer): number {
+  const modulus = 65521;
+  let a = 1;
+  let b = 0;
+  // 5552 is the largest run for which the sums cannot overflow before the modulo.
+  for (let start = 0; start < bytes.length; start += 5552) {
+    const end = Math.min(bytes.length, start + 5552);
+    for (let i = start; i < end; i++) {
+      a += bytes[i]!;
+      b += a;
+    }
+    a %= modulus;
+    b %= modulus;
+  }
+  return ((b << 16) | a) >>> 0;
+}
+
+/** The 16-byte file header of a new log. */
+export function encodeLogHeader(dbid = 0n): Buffer {
+  const writer = new JuteWriter(fileHeaderBytes);
+  FileHeader.write(writer, { magic: txnLogMagic, version: txnLogVersion, dbid });
+  return Buffer.from(writer.toBuffer());
+}
+
+/** A txn as it sits in a log file. */
+export interface LogEntry {
+  header: TxnHeaderRecord;
+  txn: Txn;
+  digest: TxnDigestRecord | null;
+}
+
+/** Util.marshallTxnEntry: TxnHeader, txn, then the digest when there is one. */
+export function marshallTxnEntry(entry: LogEntry): Buffer {
+  const writer = new JuteWriter();
+  TxnHeader.write(writer, entry.header);
+  writeTxn(writer, entry.txn);
+  if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
+  return Buffer.from(writer.toBuffer());
+}
+
+/** One record as FileTxnLog.append writes it: checksum, length-prefixed entry, 'B'. */
+export function encodeLogRecord(entry: LogEntry): Buffer {
+  const bytes = marshallTxnEntry(entry);
+  const record = Buffer.allocUnsafe(8 + 4 + bytes.length + 1);
+  record.writeBigInt64BE(BigInt(adler32(bytes)), 0);
+  record.writeInt32BE(bytes.length, 8);
+  bytes.copy(record, 12);
+  record[12 + bytes.length] = endOfRecord;
+  return record;
+}
+
+/** Decodes a marshalled txn entry (the inverse of marshallTxnEntry). */
+export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
+  const reader = new JuteReader(bytes);
+  const header = TxnHeader.read(reader);
+  const txn = readTxn(header.type, reader);
+  const digest = reader.remaining > 0 ? TxnDigest.read(reader) : null;
+  return { header, txn, digest };
+}
+
+/** What a log file holds, and where its valid records end. */
+export interface ParsedLog {
+  dbid: bigint;
+  entries: LogEntry[];
+  /** Offset just past the last whole, valid record: a torn tail starts here. */
+  validEnd: number;
+  /** True when bytes after validEnd are a partial record rather than zeros or nothing. */
+  tornTail: boolean;
+}
+
+/**
+ * Reads a whole log file. A partial last record is a torn tail (reported, not an
+ * error); a checksum or end-of-record mismatch with more records after it is
+ * corruption in the middle and throws CorruptionError naming the offset.
+ */
+export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): ParsedLog {
+  if (bytes.length < fileHeaderBytes) throw new CorruptionError("log file shorter than its header", 0);
+  const fileHeader = FileHeader.read(new JuteReader(bytes, 0, fileHeaderBytes));
+  if (fileHeader.magic !== txnLogMagic)
+    throw new CorruptionError(`bad magic 0x${(fileHeader.magic >>> 0).toString(16)}`, 0);
+  if (fileHeader.version !== txnLogVersion)
+    throw new CorruptionError(`unsupported log version ${fileHeader.version}`, 0);
+  const entries: LogEntry[] = [];
+  let offset = fileHeaderBytes;
+  for (;;) {
+    if (offset + 12 > bytes.length) {
+      return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: !isZeros(bytes, offset) };
+    }
+    const checksum = bytes.readBigInt64BE(offset);
+    const length = bytes.readInt32BE(offset + 8);
+    if (length === 0 && checksum === 0n) {
+      return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: !isZeros(bytes, offset) };
+    }
+    const end = offset + 12 + length + 1;
+    if (length < 0 || length > recordBytesMax || end > bytes.length) {
+      if (end > bytes.length && length >= 0 && length <= recordBytesMax) {
+        return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: true };
+      }
+      throw new CorruptionError(`record length ${length} out of range`, offset);
+    }
+    const body = bytes.subarray(offset + 12, offset + 12 + length);
+    const bad = BigInt(adler32(body)) !== checksum || bytes[end - 1] !== endOfRecord;
+    if (bad) {
+      // A bad record followed by nothing but zeros is a torn write; anything else is corruption.
+      if (isZeros(bytes, end)) return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: true };
+      throw new CorruptionError(`checksum or end-of-record mismatch`, offset);
+    }
+    try {
+      entries.push(unmarshallTxnEntry(Buffer.from(body)));
+    } catch (error) {
+      if (error instanceof JuteDecodeError)
+        throw new CorruptionError(`undecodable txn: ${error.message}`, offset);
+      throw error;
+    }
+    offset = end;
+  }
+}
+
+function isZeros(bytes: Buffer, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  return true;
+}
+
+/** "log.<zxid in hex>", the name of the log whose first txn is `zxid`. */
+export function logFileName(zxid: bigint): string {
+  return `log.${zxid.toString(16)}`;
+}
