@@ -398,8 +398,11 @@ export class ZooKeeperServer {
       if (entry !== null && entry.kind === "write") {
         entry.done = true;
         entry.zxid = logged.header.zxid;
-        entry.err = origin.error;
-        entry.reply = origin.error === 0 ? writeReply(logged.txn, result) : null;
+        // Prep's error, else the tree's (FinalRequestProcessor answers with rc.err); a multi's
+        // failures travel in its results, its header says OK.
+        const err = origin.error !== 0 ? origin.error : logged.txn.type === OpCode.multi ? 0 : result.err;
+        entry.err = err;
+        entry.reply = err === 0 ? writeReply(logged.txn, result) : null;
         entry.closeAfter = logged.header.type === OpCode.closeSession;
       } else if (entry !== null && entry.kind === "connect") {
         entry.done = true;
@@ -572,20 +575,11 @@ function encodeRecord<T>(codec: { write(w: JuteWriter, v: T): void }, value: T):
   return writer.toBuffer();
 }
 
-function emptyStat(): Stat {
-  return {
-    czxid: 0n,
-    mzxid: 0n,
-    ctime: 0n,
-    mtime: 0n,
-    version: 0,
-    cversion: 0,
-    aversion: 0,
-    ephemeralOwner: 0n,
-    dataLength: 0,
-    numChildren: 0,
-    pzxid: 0n,
-  };
+/** The stat of a successful create, setData or setACL: the tree always reports one. */
+function statOf(result: ProcessTxnResult): Stat {
+  if (result.stat === null)
+    throw new Error(`txn 0x${result.zxid.toString(16)} of type ${result.type} applied without a stat`);
+  return result.stat;
 }
 
 function multiResult(result: ProcessTxnResult): MultiResult {
@@ -597,12 +591,12 @@ function multiResult(result: ProcessTxnResult): MultiResult {
     case OpCode.create2:
     case OpCode.createTTL:
     case OpCode.createContainer:
-      return { type: OpCode.create2, path: result.path, stat: result.stat ?? emptyStat() };
+      return { type: OpCode.create2, path: result.path, stat: statOf(result) };
     case OpCode.delete:
     case OpCode.deleteContainer:
       return { type: OpCode.delete };
     case OpCode.setData:
-      return { type: OpCode.setData, stat: result.stat ?? emptyStat() };
+      return { type: OpCode.setData, stat: statOf(result) };
     default:
       return { type: OpCode.error, err: result.err };
   }
@@ -616,11 +610,11 @@ function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
     case OpCode.create2:
     case OpCode.createTTL:
     case OpCode.createContainer:
-      return encodeRecord(Create2Response, { path: result.path, stat: result.stat ?? emptyStat() });
+      return encodeRecord(Create2Response, { path: result.path, stat: statOf(result) });
     case OpCode.setData:
-      return encodeRecord(SetDataResponse, { stat: result.stat ?? emptyStat() });
+      return encodeRecord(SetDataResponse, { stat: statOf(result) });
     case OpCode.setACL:
-      return encodeRecord(SetACLResponse, { stat: result.stat ?? emptyStat() });
+      return encodeRecord(SetACLResponse, { stat: statOf(result) });
     case OpCode.multi: {
       const writer = new JuteWriter();
       writeMultiResponse(writer, (result.multiResults ?? []).map(multiResult));

@@ -236,48 +236,20 @@ export class DataTree {
     const { zxid, time } = header;
     switch (txn.type) {
       case OpCode.create:
-      case OpCode.create2: {
-        result.path = txn.txn.path;
-        const owner = txn.txn.ephemeral ? header.clientId : 0n;
-        const stat = this.createNode(
-          txn.txn.path,
-          txn.txn.data,
-          txn.txn.acl,
-          owner,
-          txn.txn.parentCVersion,
-          zxid,
-          time,
-          result.events,
-        );
+      case OpCode.create2:
+      case OpCode.createTTL:
+      case OpCode.createContainer: {
+        const { path, data, acl, parentCVersion } = txn.txn;
+        let owner: bigint;
+        if (txn.type === OpCode.createTTL) owner = ttlOwner(txn.txn.ttl);
+        else if (txn.type === OpCode.createContainer) owner = containerOwnerValue;
+        else owner = txn.txn.ephemeral ? header.clientId : 0n;
+        result.path = path;
+        const stat = this.createNode(path, data, acl, owner, parentCVersion, zxid, time, result.events);
+        // A plain create answers with the path only (ProcessTxnResult.stat stays null).
         if (header.type !== OpCode.create) result.stat = stat;
         return;
       }
-      case OpCode.createTTL:
-        result.path = txn.txn.path;
-        result.stat = this.createNode(
-          txn.txn.path,
-          txn.txn.data,
-          txn.txn.acl,
-          ttlOwner(txn.txn.ttl),
-          txn.txn.parentCVersion,
-          zxid,
-          time,
-          result.events,
-        );
-        return;
-      case OpCode.createContainer:
-        result.path = txn.txn.path;
-        result.stat = this.createNode(
-          txn.txn.path,
-          txn.txn.data,
-          txn.txn.acl,
-          containerOwnerValue,
-          txn.txn.parentCVersion,
-          zxid,
-          time,
-          result.events,
-        );
-        return;
       case OpCode.delete:
       case OpCode.deleteContainer:
         result.path = txn.txn.path;

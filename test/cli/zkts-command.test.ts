@@ -7,34 +7,12 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { fourLetterWord, freePort, waitFor } from "../support/apache-zookeeper.js";
+import { runProcess } from "../support/processes.js";
 
 const zkts = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
 
-function run(
-  args: string[],
-  input: string,
-  timeoutMs = 30_000,
-): Promise<{ stdout: string; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(zkts, args, { stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`zkts ${args.join(" ")} did not finish; output:\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr, code });
-    });
-    child.stdin.end(input);
-  });
+function run(args: string[], input: string) {
+  return runProcess(zkts, args, input, 30_000);
 }
 
 describe("the zkts command", () => {

@@ -3,35 +3,24 @@
  * `zkCli.sh` (Debian `zookeeper`) and the C `cli_mt` (Debian `zookeeper-bin`).
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
+import { runProcess } from "./processes.js";
 
 export const zkCliPath = "/usr/share/zookeeper/bin/zkCli.sh";
 export const cliMtPath = "/usr/lib/zookeeper/bin/cli_mt";
 
 /** Runs zkCli.sh with `commands` on standard input; resolves with everything it printed. */
-export function runZkCli(connectString: string, commands: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(zkCliPath, ["-server", connectString], { stdio: ["pipe", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    child.stderr.on("data", (chunk: Buffer) => {
-      output += chunk.toString();
-    });
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`zkCli.sh did not finish within ${timeoutMs} ms; output so far:\n${output}`));
-    }, timeoutMs);
-    child.on("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.on("close", () => {
-      clearTimeout(timer);
-      resolve(output);
-    });
-    child.stdin.end(`${[...commands, "quit"].join("\n")}\n`);
-  });
+export async function runZkCli(
+  connectString: string,
+  commands: string[],
+  timeoutMs = 60_000,
+): Promise<string> {
+  const { stdout, stderr } = await runProcess(
+    zkCliPath,
+    ["-server", connectString],
+    `${[...commands, "quit"].join("\n")}\n`,
+    timeoutMs,
+  );
+  return stdout + stderr;
 }
 
 /** An interactive cli_mt session: each command waits for its `rc = N` line. */
