@@ -13,6 +13,12 @@ export interface ChangeRecord {
   stat: StatPersisted | null;
   childCount: number;
   acl: ACL[];
+  /** The node's data once the txn applies (it feeds the digest). */
+  data: Buffer | null;
+  /** The node's digest once the txn applies (0 when deleted). */
+  nodeDigest: number;
+  /** The tree digest once the txn applies (PrepRequestProcessor's precalculated digest). */
+  treeDigest: bigint;
 }
 
 /** Copy of a stat record (the original belongs to the tree or an older record). */
@@ -26,6 +32,11 @@ export class OutstandingChanges {
 
   get size(): number {
     return this.queue.length;
+  }
+
+  /** The newest record of all, whose treeDigest is the digest once every prepped txn applies. */
+  last(): ChangeRecord | undefined {
+    return this.queue[this.queue.length - 1];
   }
 
   latest(path: string): ChangeRecord | undefined {

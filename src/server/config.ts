@@ -52,6 +52,7 @@ export const fourLetterWordsAll = [
   "isro",
   "srst",
   "dirs",
+  "hash",
 ] as const;
 
 const knownKeys = new Set([

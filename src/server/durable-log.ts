@@ -3,13 +3,15 @@
  * acknowledged. Standalone uses the file log (persistence issue) or, until then and
  * in tests, the in-memory log; the group commit in front of it batches appends.
  */
-import type { TxnHeader } from "../jute/records.js";
+import type { TxnDigest, TxnHeader } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 
 /** A txn as the log stores it. */
 export interface LoggedTxn {
   header: TxnHeader;
   txn: Txn;
+  /** The tree digest once the txn applies; null for the ErrorTxn of a failed write. */
+  digest: TxnDigest | null;
 }
 
 /** Storage that makes txns durable; `append` resolves once the whole batch is durable. */

@@ -132,6 +132,7 @@ function mntr(server: ZooKeeperServer, connections: ConnectionsView): string {
     ["zk_last_zxid", hex(server.lastProcessedZxid)],
     ["zk_group_commits", server.stats.groupCommits],
     ["zk_txns_committed", server.stats.txnsCommitted],
+    ["zk_digest_mismatches_count", server.stats.digestMismatches],
     ["zk_rss_bytes", memory.rss],
     ["zk_uptime", Date.now() - server.stats.startedAtMs],
   ];
@@ -237,6 +238,8 @@ export function runFourLetterWord(
       return dump(server);
     case "isro":
       return "rw";
+    case "hash":
+      return server.tree.digestLog.map((entry) => `${entry.zxid.toString(16)}: ${entry.digest}\n`).join("");
     case "dirs":
       return "datadir_size: 0\nlogdir_size: 0\n";
     default:

@@ -18,9 +18,11 @@ import {
   SetACLRequest,
   SetDataRequest,
   type StatPersisted,
+  type TxnDigest,
   type TxnHeader,
 } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
+import { addDigest, digestVersion, nodeDigest } from "../tree/digest.js";
 import { validatePath } from "../tree/paths.js";
 import { checkACL, fixupACL } from "./auth.js";
 import { type ChangeRecord, copyStat, type OutstandingChanges } from "./change-records.js";
@@ -31,6 +33,10 @@ export interface PrepTreeView {
     path: string,
   ): { stat: StatPersisted; children: { readonly size: number }; data: Buffer | null } | undefined;
   aclOf(path: string): ACL[];
+  /** The digest of the node at `path` now. */
+  nodeDigest(path: string): number;
+  /** The tree digest now. */
+  readonly treeDigest: bigint;
   /** A fresh copy, in the order ZooKeeper would iterate it. */
   getEphemerals(sessionId: bigint): EphemeralSet;
 }
@@ -65,11 +71,38 @@ export interface EphemeralSet extends Iterable<string> {
   delete(path: string): unknown;
 }
 
-/** A prepped write: the txn to log, and the error the client will see (0 for none). */
+/**
+ * A prepped write: the txn to log with the tree digest it will leave (none for a failed
+ * write, as ZooKeeper logs it), and the error the client will see (0 for none).
+ */
 export interface PreparedTxn {
   header: TxnHeader;
   txn: Txn;
+  digest: TxnDigest | null;
   error: number;
+}
+
+/** What the digest of pending changes is computed from. */
+export interface DigestContext {
+  tree: { readonly treeDigest: bigint };
+  changes: OutstandingChanges;
+}
+
+/** The tree digest once every prepped txn applies (PrepRequestProcessor.getCurrentTreeDigest). */
+export function currentTreeDigest(ctx: DigestContext): bigint {
+  return ctx.changes.last()?.treeDigest ?? ctx.tree.treeDigest;
+}
+
+/** A change record with its digests precalculated from the record it replaces. */
+function addChange(
+  ctx: PrepContext,
+  record: Omit<ChangeRecord, "nodeDigest" | "treeDigest">,
+  previous: ChangeRecord | null,
+): void {
+  const before = previous?.nodeDigest ?? 0;
+  const after = record.stat === null ? 0 : nodeDigest(record.path, record.data, record.stat);
+  const treeDigest = addDigest(currentTreeDigest(ctx), after - before);
+  ctx.changes.add({ ...record, nodeDigest: after, treeDigest });
 }
 
 /** Opcodes that go through prep and the log. */
@@ -122,7 +155,16 @@ function recordFor(ctx: PrepContext, path: string): ChangeRecord {
   }
   const node = ctx.tree.getNode(key);
   if (node === undefined) throw new KeeperError(ErrorCode.NONODE, path);
-  return { zxid: -1n, path: key, stat: node.stat, childCount: node.children.size, acl: ctx.tree.aclOf(key) };
+  return {
+    zxid: -1n,
+    path: key,
+    stat: node.stat,
+    childCount: node.children.size,
+    acl: ctx.tree.aclOf(key),
+    data: node.data,
+    nodeDigest: ctx.tree.nodeDigest(key),
+    treeDigest: 0n,
+  };
 }
 
 function exists(ctx: PrepContext, path: string): boolean {
@@ -164,13 +206,18 @@ function withParentChange(
   const stat = copyStat(parent.stat!);
   if (cversion !== undefined) stat.cversion = cversion;
   stat.pzxid = zxid;
-  ctx.changes.add({
-    zxid,
-    path: parent.path,
-    stat,
-    childCount: parent.childCount + childDelta,
-    acl: parent.acl,
-  });
+  addChange(
+    ctx,
+    {
+      zxid,
+      path: parent.path,
+      stat,
+      childCount: parent.childCount + childDelta,
+      acl: parent.acl,
+      data: parent.data,
+    },
+    parent,
+  );
 }
 
 type CreateFields = { path: string; data: Buffer | null; acl: ACL[]; flags: number; ttl: bigint };
@@ -191,7 +238,6 @@ function prepCreate(
     flags === CreateMode.EPHEMERAL_SEQUENTIAL ||
     flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
   const isEphemeral = flags === CreateMode.EPHEMERAL || flags === CreateMode.EPHEMERAL_SEQUENTIAL;
-  const isContainer = flags === CreateMode.CONTAINER;
   if (isTTL && !ctx.extendedTypesEnabled) throw new KeeperError(ErrorCode.UNIMPLEMENTED);
   // ZooKeeper accepts createTTL with a non-TTL mode, then fails while applying it and stops
   // serving; zkts refuses it up front.
@@ -225,13 +271,17 @@ function prepCreate(
       txn: { path, data, acl, ephemeral: isEphemeral, parentCVersion: newCversion },
     };
   }
-  const ephemeralOwner = isContainer
-    ? containerOwner
-    : isTTL
-      ? ttlEphemeralOwner(ttl)
-      : isEphemeral
-        ? request.sessionId
-        : 0n;
+  // The owner the tree will give the node, which follows the txn type: ZooKeeper's change record
+  // follows the flags instead, so a create2 with the container flag (a plain node once applied)
+  // is mispredicted there and logged with a digest its own tree then disagrees with.
+  const ephemeralOwner =
+    txn.type === OpCode.createContainer
+      ? containerOwner
+      : txn.type === OpCode.createTTL
+        ? ttlEphemeralOwner(ttl)
+        : isEphemeral
+          ? request.sessionId
+          : 0n;
   withParentChange(ctx, parent, header.zxid, 1, newCversion);
   const stat: StatPersisted = {
     czxid: header.zxid,
@@ -244,7 +294,7 @@ function prepCreate(
     ephemeralOwner,
     pzxid: header.zxid,
   };
-  ctx.changes.add({ zxid: header.zxid, path, stat, childCount: 0, acl });
+  addChange(ctx, { zxid: header.zxid, path, stat, childCount: 0, acl, data }, null);
   return txn;
 }
 
@@ -268,7 +318,7 @@ function prepDelete(
   checkAndIncrementVersion(node.stat!.version, version, path);
   if (node.childCount > 0) throw new KeeperError(ErrorCode.NOTEMPTY, path);
   withParentChange(ctx, parent, header.zxid, -1);
-  ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: -1, acl: [] });
+  addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: -1, acl: [], data: null }, node);
   return { type: OpCode.delete, txn: { path } };
 }
 
@@ -281,7 +331,7 @@ function prepDeleteContainer(ctx: PrepContext, header: TxnHeader, path: string):
   }
   const parent = recordFor(ctx, parentPath);
   withParentChange(ctx, parent, header.zxid, -1);
-  ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: -1, acl: [] });
+  addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: -1, acl: [], data: null }, node);
   return { type: OpCode.deleteContainer, txn: { path } };
 }
 
@@ -301,7 +351,11 @@ function prepSetData(
   stat.version = version;
   stat.mtime = header.time;
   stat.mzxid = header.zxid;
-  ctx.changes.add({ zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl: node.acl });
+  addChange(
+    ctx,
+    { zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl: node.acl, data },
+    node,
+  );
   return { type: OpCode.setData, txn: { path, data, version } };
 }
 
@@ -320,7 +374,11 @@ function prepSetACL(
   const version = checkAndIncrementVersion(node.stat!.aversion, fields.version, path);
   const stat = copyStat(node.stat!);
   stat.aversion = version;
-  ctx.changes.add({ zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl });
+  addChange(
+    ctx,
+    { zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl, data: node.data },
+    node,
+  );
   return { type: OpCode.setACL, txn: { path, acl, version } };
 }
 
@@ -348,7 +406,13 @@ function prepCloseSession(ctx: PrepContext, request: WriteRequest, header: TxnHe
     } catch {
       // The parent is going too; ZooKeeper's digest path tolerates this the same way.
     }
-    ctx.changes.add({ zxid: header.zxid, path, stat: null, childCount: 0, acl: [] });
+    let previous: ChangeRecord | null = null;
+    try {
+      previous = recordFor(ctx, path);
+    } catch {
+      // Already going: nothing of it left in the digest.
+    }
+    addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: 0, acl: [], data: null }, previous);
   }
   return { type: OpCode.closeSession, txn: { paths2Delete: [...ephemerals] } };
 }
@@ -444,7 +508,12 @@ function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, o
       ctx.changes.rollback(header.zxid, saved);
     }
   }
-  return { header, txn: { type: OpCode.multi, txns }, error: 0 };
+  return { header, txn: { type: OpCode.multi, txns }, digest: treeDigestOf(ctx), error: 0 };
+}
+
+/** The TxnDigest a successful txn is logged with. */
+export function treeDigestOf(ctx: DigestContext): TxnDigest {
+  return { version: digestVersion, treeDigest: currentTreeDigest(ctx) };
 }
 
 /**
@@ -467,11 +536,12 @@ export function prepWrite(
   try {
     const reader = new JuteReader(request.body);
     if (request.type === OpCode.multi) return prepMulti(ctx, request, header, readMultiRequest(reader));
-    return { header, txn: prepOne(ctx, request, header, request.type, reader), error: 0 };
+    const txn = prepOne(ctx, request, header, request.type, reader);
+    return { header, txn, digest: treeDigestOf(ctx), error: 0 };
   } catch (error) {
     const code = error instanceof KeeperError ? error.code : ErrorCode.MARSHALLINGERROR;
     if (!(error instanceof KeeperError) && !(error instanceof JuteDecodeError)) throw error;
     header.type = OpCode.error;
-    return { header, txn: { type: OpCode.error, txn: { err: code } }, error: code };
+    return { header, txn: { type: OpCode.error, txn: { err: code } }, digest: null, error: code };
   }
 }

@@ -27,7 +27,7 @@ import { checkACL } from "./auth.js";
 import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
-import { isWriteOp, prepWrite } from "./prep-request.js";
+import { isWriteOp, prepWrite, treeDigestOf } from "./prep-request.js";
 import { answerRead, isReadOp } from "./read-requests.js";
 
 /** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
@@ -99,6 +99,8 @@ export interface ServerStats {
   groupCommits: number;
   txnsCommitted: number;
   startedAtMs: number;
+  /** Txns after which the tree's digest differed from the logged one. */
+  digestMismatches: number;
 }
 
 export interface ZooKeeperServerOptions {
@@ -159,6 +161,7 @@ export class ZooKeeperServer {
       latencyCount: 0,
       groupCommits: 0,
       txnsCommitted: 0,
+      digestMismatches: 0,
       startedAtMs: this.clock.wallMs(),
     };
     this.groupCommit = new GroupCommit(
@@ -241,7 +244,11 @@ export class ZooKeeperServer {
       this.submitTxn(
         state,
         entry,
-        { header, txn: { type: OpCode.createSession, txn: { timeOut: timeoutMs } } },
+        {
+          header,
+          txn: { type: OpCode.createSession, txn: { timeOut: timeoutMs } },
+          digest: treeDigestOf({ tree: this.tree, changes: this.changes }),
+        },
         0,
       );
       this.scheduleExpiry();
@@ -350,6 +357,7 @@ export class ZooKeeperServer {
     authInfo: readonly Id[],
   ): void {
     const zxid = this.nextZxid();
+    const tree = this.tree;
     const prepared = prepWrite(
       {
         tree: {
@@ -359,6 +367,10 @@ export class ZooKeeperServer {
             return node === undefined ? [] : this.tree.getACL(node);
           },
           getEphemerals: (id) => this.tree.getEphemerals(id),
+          nodeDigest: (path) => this.tree.nodeDigest(path),
+          get treeDigest() {
+            return tree.treeDigest;
+          },
         },
         changes: this.changes,
         extendedTypesEnabled: this.config.extendedTypesEnabled,
@@ -380,7 +392,7 @@ export class ZooKeeperServer {
     error: number,
   ): void {
     this.unapplied.push({ zxid: logged.header.zxid, state, entry, error });
-    this.groupCommit.enqueue({ header: logged.header, txn: logged.txn });
+    this.groupCommit.enqueue({ header: logged.header, txn: logged.txn, digest: logged.digest });
   }
 
   private applyDurable(batch: LoggedTxn[]): void {
@@ -392,6 +404,7 @@ export class ZooKeeperServer {
       }
       const result = this.tree.applyTxn(logged.header, logged.txn);
       this.changes.applied(logged.header.zxid);
+      this.checkDigest(logged);
       this.stats.txnsCommitted++;
       this.afterApply(logged, result, origin.state);
       const entry = origin.entry;
@@ -408,6 +421,17 @@ export class ZooKeeperServer {
         entry.done = true;
       }
       if (origin.state !== null) this.drain(origin.state);
+    }
+  }
+
+  /** DataTree.compareDigest: the tree must hold the digest the txn was logged with. */
+  private checkDigest(logged: LoggedTxn): void {
+    if (logged.digest === null || logged.digest.treeDigest === this.tree.treeDigest) return;
+    this.stats.digestMismatches++;
+    if (this.stats.digestMismatches === 1) {
+      this.warn(
+        `digest mismatch at zxid 0x${logged.header.zxid.toString(16)} (type ${logged.header.type}): logged ${logged.digest.treeDigest}, tree ${this.tree.treeDigest}`,
+      );
     }
   }
 

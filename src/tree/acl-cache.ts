@@ -58,6 +58,45 @@ export class AclCache {
     }
   }
 
+  /** Replaces the cache with a snapshot's entries, all unreferenced until addUsage. */
+  load(entries: Iterable<readonly [bigint, ACL[]]>): void {
+    this.byIndex.clear();
+    this.byKey.clear();
+    this.references.clear();
+    this.highestIndex = 0n;
+    for (const [index, acl] of entries) {
+      if (index > this.highestIndex) this.highestIndex = index;
+      this.byIndex.set(index, acl);
+      this.byKey.set(keyOf(acl), index);
+      this.references.set(index, 0);
+    }
+  }
+
+  /** Counts one more node using `index` (false when the cache has no such entry). */
+  addUsage(index: bigint): boolean {
+    if (index === openUnsafeAclIndex) return true;
+    const count = this.references.get(index);
+    if (count === undefined) return false;
+    this.references.set(index, count + 1);
+    return true;
+  }
+
+  /** Drops the entries no node uses (after loading a snapshot). */
+  purgeUnused(): void {
+    for (const [index, count] of this.references) {
+      if (count > 0) continue;
+      const acl = this.byIndex.get(index);
+      if (acl !== undefined) this.byKey.delete(keyOf(acl));
+      this.byIndex.delete(index);
+      this.references.delete(index);
+    }
+  }
+
+  /** Whether `index` names an entry (or is the open-unsafe index). */
+  has(index: bigint): boolean {
+    return index === openUnsafeAclIndex || this.byIndex.has(index);
+  }
+
   get size(): number {
     return this.byIndex.size;
   }

@@ -8,6 +8,7 @@ import { ErrorCode, EventType, OpCode } from "../jute/constants.js";
 import type { ACL, Stat, StatPersisted, TxnHeader } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 import { AclCache, openUnsafeAclIndex } from "./acl-cache.js";
+import { addDigest, digestVersion, nodeDigest, type ZxidDigest } from "./digest.js";
 import { type EphemeralKind, ephemeralKind, ttlOwner } from "./ephemeral-type.js";
 import { JavaHashSet } from "./java-hash-set.js";
 
@@ -75,6 +76,11 @@ export class DataTree {
   private dataBytes = 0;
   /** The zxid of the last txn applied. */
   lastProcessedZxid = 0n;
+  /** The sum of the digested nodes' hashes (NodeHashMapImpl's AdHash). */
+  private digest = 0n;
+  /** The digest after the last applied txn (null until one is applied). */
+  lastZxidDigest: ZxidDigest | null = null;
+  private readonly digestHistory: ZxidDigest[] = [];
 
   constructor(options: DataTreeOptions = {}) {
     this.extendedTypesEnabled = options.extendedTypesEnabled ?? false;
@@ -110,7 +116,92 @@ export class DataTree {
     this.nodes.set("/zookeeper", proc);
     this.nodes.set("/zookeeper/quota", quota);
     this.nodes.set("/zookeeper/config", config);
-    for (const [path, node] of this.nodes) this.dataBytes += nodeSize(path, node.data);
+    for (const [path, node] of this.nodes) {
+      this.dataBytes += nodeSize(path, node.data);
+      this.digest = addDigest(this.digest, nodeDigest(path, node.data, node.stat));
+    }
+  }
+
+  /** The tree digest now (DataTree.getTreeDigest). */
+  get treeDigest(): bigint {
+    return this.digest;
+  }
+
+  /** The digests of every 128th zxid, oldest first, at most 1024 (the `hash` command). */
+  get digestLog(): readonly ZxidDigest[] {
+    return this.digestHistory;
+  }
+
+  /**
+   * Replaces the whole tree with a snapshot's content (DataTree.deserialize): call
+   * `loadNode` for every node, parents first, then `finishLoad`.
+   */
+  beginLoad(aclEntries: Iterable<readonly [bigint, ACL[]]>): void {
+    this.nodes.clear();
+    this.ephemerals.clear();
+    this.containerPaths.clear();
+    this.ttlPaths.clear();
+    this.dataBytes = 0;
+    this.digest = 0n;
+    this.lastZxidDigest = null;
+    this.digestHistory.length = 0;
+    this.aclCache.load(aclEntries);
+  }
+
+  /** Adds one node of a snapshot. `path` is "" for the root. Throws when its parent is missing. */
+  loadNode(path: string, data: Buffer | null, aclIndex: bigint, stat: StatPersisted): void {
+    const key = path === "" ? "/" : path;
+    const node: Znode = { data, aclIndex, stat, children: new JavaHashSet(8) };
+    if (!this.aclCache.addUsage(aclIndex)) {
+      throw new Error(`snapshot node ${key} uses ACL ${aclIndex}, which the snapshot's ACL map lacks`);
+    }
+    if (path !== "") {
+      const lastSlash = path.lastIndexOf("/");
+      const parent = this.getNode(path.slice(0, lastSlash));
+      if (parent === undefined) throw new Error(`snapshot node ${path} comes before its parent`);
+      parent.children.add(path.slice(lastSlash + 1));
+      const owner = stat.ephemeralOwner;
+      const kind = this.kindOf(owner);
+      if (kind === "container") this.containerPaths.add(path);
+      else if (kind === "ttl") this.ttlPaths.add(path);
+      else if (owner !== 0n) {
+        let owned = this.ephemerals.get(owner);
+        if (owned === undefined) this.ephemerals.set(owner, (owned = new JavaHashSet()));
+        owned.add(path);
+      }
+    }
+    if (this.nodes.has(key)) throw new Error(`snapshot holds ${key} twice`);
+    this.nodes.set(key, node);
+    this.dataBytes += nodeSize(key, data);
+    this.afterChange(key, node);
+  }
+
+  /** Ends a load: the root must be there; unused ACL entries go. */
+  finishLoad(lastProcessedZxid: bigint): void {
+    if (!this.nodes.has("/")) throw new Error("snapshot has no root node");
+    this.aclCache.purgeUnused();
+    this.lastProcessedZxid = lastProcessedZxid;
+  }
+
+  /** Deletes a dead session's ephemerals without a txn (ZooKeeperServer.loadData's clean-up). */
+  killSession(sessionId: bigint, zxid: bigint): void {
+    const owned = this.ephemerals.get(sessionId);
+    this.ephemerals.delete(sessionId);
+    if (owned !== undefined) this.deleteNodes([...owned], zxid, []);
+  }
+
+  /** The digest of one node as it is now (0 for nodes that are not digested). */
+  nodeDigest(path: string): number {
+    const node = this.getNode(path);
+    return node === undefined ? 0 : nodeDigest(path, node.data, node.stat);
+  }
+
+  private beforeChange(path: string, node: Znode): void {
+    this.digest = addDigest(this.digest, -nodeDigest(path, node.data, node.stat));
+  }
+
+  private afterChange(path: string, node: Znode): void {
+    this.digest = addDigest(this.digest, nodeDigest(path, node.data, node.stat));
   }
 
   /** The node at `path` ("" is the root, as in ZooKeeper). */
@@ -208,7 +299,18 @@ export class DataTree {
       }
     }
     if (header.zxid > this.lastProcessedZxid) this.lastProcessedZxid = header.zxid;
+    this.logZxidDigest(header.zxid);
     return result;
+  }
+
+  /** DataTree.logZxidDigest: remember the digest after `zxid`, every 128th in the history. */
+  private logZxidDigest(zxid: bigint): void {
+    const entry = { zxid, digestVersion, digest: this.digest };
+    this.lastZxidDigest = entry;
+    if (zxid % digestLogInterval === 0n) {
+      this.digestHistory.push(entry);
+      if (this.digestHistory.length > digestLogMax) this.digestHistory.shift();
+    }
   }
 
   private process(header: TxnHeader, txn: Txn): ProcessTxnResult {
@@ -322,6 +424,7 @@ export class DataTree {
     const parentAcl = this.getACL(parent);
     if (parent.children.has(childName)) throw new TreeError(ErrorCode.NODEEXISTS);
     const aclIndex = this.aclCache.convert(acl);
+    this.beforeChange(parentName, parent);
     let cversion = parentCVersion;
     if (cversion === -1) cversion = parent.stat.cversion + 1;
     if (cversion > parent.stat.cversion) {
@@ -345,7 +448,9 @@ export class DataTree {
       children: new JavaHashSet(8),
     };
     parent.children.add(childName);
+    this.afterChange(parentName, parent);
     this.nodes.set(path, node);
+    this.afterChange(path, node);
     this.dataBytes += nodeSize(path, data);
     const kind = this.kindOf(ephemeralOwner);
     if (kind === "container") this.containerPaths.add(path);
@@ -369,11 +474,14 @@ export class DataTree {
     const childName = path.slice(path.lastIndexOf("/") + 1);
     const parent = this.getNode(parentName);
     if (parent === undefined) throw new TreeError(ErrorCode.NONODE);
+    this.beforeChange(parentName, parent);
     parent.children.delete(childName);
     if (zxid > parent.stat.pzxid) parent.stat.pzxid = zxid;
+    this.afterChange(parentName, parent);
     const node = this.nodes.get(path);
     if (node === undefined || path === "/") throw new TreeError(ErrorCode.NONODE);
     const acl = this.getACL(node);
+    this.beforeChange(path, node);
     this.nodes.delete(path);
     this.aclCache.removeUsage(node.aclIndex);
     this.dataBytes -= nodeSize(path, node.data);
@@ -414,10 +522,12 @@ export class DataTree {
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
     const acl = this.getACL(node);
     this.dataBytes += nodeSize(path, data) - nodeSize(path, node.data);
+    this.beforeChange(path, node);
     node.data = data;
     node.stat.mtime = time;
     node.stat.mzxid = zxid;
     node.stat.version = version;
+    this.afterChange(path, node);
     events.push({ type: EventType.NodeDataChanged, path, acl });
     return this.statOf(node);
   }
@@ -425,9 +535,11 @@ export class DataTree {
   private setACL(path: string, acl: ACL[], version: number): Stat {
     const node = this.getNode(path);
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
+    this.beforeChange(path, node);
     this.aclCache.removeUsage(node.aclIndex);
     node.stat.aversion = version;
     node.aclIndex = this.aclCache.convert(acl);
+    this.afterChange(path, node);
     return this.statOf(node);
   }
 
@@ -436,14 +548,19 @@ export class DataTree {
     const node = this.getNode(trimmed);
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
     const next = cversion === -1 ? node.stat.cversion + 1 : cversion;
+    this.beforeChange(trimmed, node);
     if (next > node.stat.cversion) {
       node.stat.cversion = next;
       node.stat.pzxid = zxid;
     }
+    this.afterChange(trimmed, node);
   }
 }
 
 const containerOwnerValue = -(2n ** 63n);
+/** DataTree.DIGEST_LOG_INTERVAL and DIGEST_LOG_LIMIT. */
+const digestLogInterval = 128n;
+const digestLogMax = 1024;
 
 function parentPath(path: string): string {
   return path.slice(0, Math.max(0, path.lastIndexOf("/")));

@@ -13,6 +13,7 @@ import {
   type LogEntry,
   parseTxnLog,
 } from "../../src/storage/txn-log-format.js";
+import { DataTree } from "../../src/tree/data-tree.js";
 import { startApacheZooKeeper, zookeeperClasspath } from "../support/apache-zookeeper.js";
 
 const run = promisify(execFile);
@@ -86,6 +87,9 @@ describe("txn log compatibility with Apache ZooKeeper 3.8", () => {
       await client.create("/p/e", null, { mode: CreateMode.EPHEMERAL });
       await client.setData("/p", "2");
       await client.create("/p", "again").catch(() => undefined);
+      await client.setACL("/p", [{ perms: 15, id: { scheme: "world", id: "anyone" } }]);
+      await client.create("/q", "s", { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      await client.delete("/p/e");
       await client.close();
       const logDir = join(zookeeper.dataDir, "version-2");
       const logs = readdirSync(logDir).filter((name) => name.startsWith("log."));
@@ -99,15 +103,24 @@ describe("txn log compatibility with Apache ZooKeeper 3.8", () => {
           OpCode.create2,
           OpCode.setData,
           OpCode.error,
+          OpCode.setACL,
+          OpCode.create2,
+          OpCode.delete,
           OpCode.closeSession,
         ],
       );
       // ZooKeeper 3.8 writes a tree digest after every txn except the ErrorTxn of a failed write.
       assert.deepEqual(
         parsed.entries.map((entry) => entry.digest !== null),
-        [true, true, true, true, false, true],
+        [true, true, true, true, false, true, true, true, true],
       );
       assert.equal(parsed.tornTail, false);
+      // Replayed from an empty tree, zkts's tree digest is ZooKeeper's after every txn.
+      const tree = new DataTree();
+      for (const entry of parsed.entries) {
+        tree.applyTxn(entry.header, entry.txn);
+        if (entry.digest !== null) assert.equal(tree.treeDigest, entry.digest.treeDigest);
+      }
     } finally {
       await zookeeper.stop();
     }
