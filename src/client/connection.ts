@@ -323,6 +323,14 @@ export class Connection extends EventEmitter {
     this.socket = null;
   }
 
+  /** Ends this client without closing its session, as a crashed client would. */
+  abandon(): void {
+    if (this.isFinished()) return;
+    this.finish("closed", new KeeperError(ErrorCode.CONNECTIONLOSS));
+    this.socket?.destroy();
+    this.socket = null;
+  }
+
   /** Drops the TCP connection without closing the session (tests, failover). */
   dropConnection(): void {
     this.socket?.destroy();

@@ -418,6 +418,11 @@ export class ZooKeeperClient extends EventEmitter {
     await this.connection.close();
   }
 
+  /** Stops this client without closing its session: the server expires it after its timeout. */
+  abandon(): void {
+    this.connection.abandon();
+  }
+
   /** Drops the TCP connection, keeping the session (the client reconnects). */
   dropConnection(): void {
     this.connection.dropConnection();

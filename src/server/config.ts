@@ -26,8 +26,17 @@ export interface ServerConfig {
   containerCheckIntervalMs: number;
   containerDeletionsPerMinuteMax: number;
   snapCount: number;
+  /** zookeeper.snapSizeLimitInKb in bytes: a snapshot also follows this much log (0: off). */
+  snapSizeLimitBytes: number;
   preAllocSizeKiB: number;
   forceSync: boolean;
+  fsyncWarnMs: number;
+  snapshotCompression: "none" | "gz";
+  trustEmptySnapshot: boolean;
+  /** autopurge.snapRetainCount (at least 3). */
+  purgeRetainCount: number;
+  /** autopurge.purgeInterval in hours; 0 disables it. */
+  purgeIntervalHours: number;
   serverId: number;
   /** Everything read, as strings, including the keys we do not interpret. */
   properties: ReadonlyMap<string, string>;
@@ -93,6 +102,7 @@ const knownKeys = new Set([
   "snapshot.trust.empty",
   "snapshot.compression.method",
   "fsync.warningthresholdms",
+  "snapSizeLimitInKb",
   "maxBatchSize",
   "flushDelay",
   "cnxTimeout",
@@ -127,6 +137,18 @@ function integer(properties: Map<string, string>, key: string, fallback: number)
   const value = text.startsWith("0x") ? Number.parseInt(text.slice(2), 16) : Number(text);
   if (!Number.isInteger(value)) throw new ConfigError(`${key}=${text} is not an integer`);
   return value;
+}
+
+function integerOf(text: string | undefined, key: string, fallback: number): number {
+  return integer(new Map(text === undefined ? [] : [[key, text]]), key, fallback);
+}
+
+function compressionOf(text: string | undefined): "none" | "gz" {
+  if (text === undefined || text === "") return "none";
+  if (text === "gz") return "gz";
+  throw new ConfigError(
+    `snapshot.compression.method=${text} is not supported (zkts writes none or gz; snappy is read by neither)`,
+  );
 }
 
 function yes(text: string | undefined, fallback: boolean): boolean {
@@ -183,9 +205,15 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     connectionRequestsOutstandingMax: integer(properties, "globalOutstandingLimit", 1000),
     containerCheckIntervalMs: integer(properties, "znode.container.checkIntervalMs", 60_000),
     containerDeletionsPerMinuteMax: integer(properties, "znode.container.maxPerMinute", 10_000),
-    snapCount: integer(properties, "snapCount", 100_000),
-    preAllocSizeKiB: integer(properties, "preAllocSize", 65_536),
+    snapCount: Math.max(2, integerOf(prop("snapCount"), "snapCount", 100_000)),
+    snapSizeLimitBytes: integerOf(prop("snapSizeLimitInKb"), "snapSizeLimitInKb", 4_194_304) * 1024,
+    preAllocSizeKiB: integerOf(prop("preAllocSize"), "preAllocSize", 65_536),
     forceSync: yes(prop("forceSync"), true),
+    fsyncWarnMs: integerOf(prop("fsync.warningthresholdms"), "fsync.warningthresholdms", 1000),
+    snapshotCompression: compressionOf(prop("snapshot.compression.method")),
+    trustEmptySnapshot: yes(prop("snapshot.trust.empty"), false),
+    purgeRetainCount: Math.max(3, integer(properties, "autopurge.snapRetainCount", 3)),
+    purgeIntervalHours: integer(properties, "autopurge.purgeInterval", 0),
     serverId: 0,
     properties,
     unknownKeys,

@@ -4,6 +4,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { ClientPort, type Logger } from "../net/client-port.js";
+import { DataDirectory, type Restored } from "../storage/data-directory.js";
 import type { ServerConfig } from "./config.js";
 import type { DurableLog } from "./durable-log.js";
 import { type Clock, ZooKeeperServer } from "./zookeeper-server.js";
@@ -14,6 +15,8 @@ export interface StandaloneServer {
   /** The port actually listened on. */
   readonly port: number;
   readonly host: string;
+  /** The files behind the server (null when a log was injected). */
+  readonly dataDirectory: DataDirectory | null;
   close(): Promise<void>;
 }
 
@@ -29,12 +32,65 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   const { config } = options;
   const logger = options.logger ?? { info: () => {}, warn: () => {} };
   mkdirSync(config.dataDir, { recursive: true });
-  const server = new ZooKeeperServer({
+  // Without an injected log, the data lives in dataDir/dataLogDir in ZooKeeper's formats.
+  let directory: DataDirectory | null = null;
+  let restored: Restored | null = null;
+  if (options.log === undefined) {
+    directory = await DataDirectory.open({
+      dataDir: config.dataDir,
+      dataLogDir: config.dataLogDir,
+      preAllocBytes: config.preAllocSizeKiB * 1024,
+      forceSync: config.forceSync,
+      fsyncWarnMs: config.fsyncWarnMs,
+      snapCount: config.snapCount,
+      snapSizeLimitBytes: config.snapSizeLimitBytes,
+      compression: config.snapshotCompression,
+      trustEmptySnapshot: config.trustEmptySnapshot,
+      info: (message) => logger.info(message),
+      warn: (message) => logger.warn(message),
+    });
+    const started = performance.now();
+    restored = await directory.restore({ extendedTypesEnabled: config.extendedTypesEnabled });
+    // ZooKeeperServer.loadData: ephemerals of sessions that no longer exist go.
+    for (const sessionId of restored.tree.sessionsWithEphemerals()) {
+      if (!restored.sessions.has(sessionId))
+        restored.tree.killSession(sessionId, restored.tree.lastProcessedZxid);
+    }
+    logger.info(
+      `restored ${restored.tree.nodeCount} znodes and ${restored.sessions.size} sessions up to zxid 0x${restored.tree.lastProcessedZxid.toString(16)} ` +
+        `(${restored.snapshotFile ?? "no snapshot"} + ${restored.txnsReplayed} txns) in ${(performance.now() - started).toFixed(0)} ms`,
+    );
+  }
+  const dataDirectory = directory;
+  const server: ZooKeeperServer = new ZooKeeperServer({
     config,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.log === undefined ? {} : { log: options.log }),
+    ...(dataDirectory === null ? {} : { log: dataDirectory.log }),
+    ...(restored === null ? {} : { restored: { tree: restored.tree, sessions: restored.sessions } }),
+    ...(dataDirectory === null
+      ? {}
+      : { onCommitted: () => dataDirectory.maybeSnapshot(() => server.snapshotSource()) }),
     warn: (message) => logger.warn(message),
   });
+  if (restored !== null) server.stats.digestMismatches += restored.digestMismatches;
+  let purgeTimer: NodeJS.Timeout | null = null;
+  if (dataDirectory !== null) {
+    // A clean snapshot of what was restored, as ZooKeeper takes one at start-up.
+    await dataDirectory.takeSnapshot(server.snapshotSource());
+    if (config.purgeIntervalHours > 0) {
+      const purge = () =>
+        dataDirectory.purge(config.purgeRetainCount).then(
+          (deleted) => {
+            if (deleted.length > 0) logger.info(`autopurge deleted ${deleted.join(", ")}`);
+          },
+          (error: unknown) => logger.warn(`autopurge failed: ${(error as Error).message}`),
+        );
+      purgeTimer = setInterval(purge, config.purgeIntervalHours * 3_600_000);
+      purgeTimer.unref();
+      void purge();
+    }
+  }
   const clientPort = new ClientPort(server, logger);
   const host = config.clientPortAddress;
   const port = await clientPort.listen(config.clientPort, host);
@@ -45,9 +101,12 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     clientPort,
     port,
     host,
+    dataDirectory,
     async close() {
+      if (purgeTimer !== null) clearInterval(purgeTimer);
       await clientPort.close();
       await server.close();
+      await dataDirectory?.close();
     },
   };
 }

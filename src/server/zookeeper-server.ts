@@ -20,6 +20,7 @@ import {
 } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
+import type { SnapshotSource } from "../storage/snapshot-format.js";
 import { containerDeletionCandidates } from "../tree/containers.js";
 import { DataTree, type ProcessTxnResult, type TriggeredEvent } from "../tree/data-tree.js";
 import { WatchManager } from "../watches/watch-manager.js";
@@ -107,6 +108,10 @@ export interface ZooKeeperServerOptions {
   config: ServerConfig;
   clock?: Clock;
   log?: DurableLog;
+  /** A tree restored from disk, and the sessions live in it with their timeouts. */
+  restored?: { tree: DataTree; sessions: ReadonlyMap<bigint, number> };
+  /** Called after each durable batch is applied (snapshots are started from here). */
+  onCommitted?: () => void;
   /** Logs one line for operating errors (bad frames, expiries). */
   warn?: (message: string) => void;
 }
@@ -134,13 +139,19 @@ export class ZooKeeperServer {
   private readonly states = new Map<ClientConnection, SessionState>();
   private readonly connectionsBySession = new Map<bigint, ClientConnection>();
   private readonly watchers = new Map<number, ClientConnection>();
+  /** Sessions whose createSession is applied and closeSession is not (ZKDatabase's sessionsWithTimeouts). */
+  private readonly committedSessions = new Map<bigint, number>();
+  private readonly onCommitted: () => void;
   private expiryTimer: NodeJS.Timeout | null = null;
   private containerTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(options: ZooKeeperServerOptions) {
     this.config = options.config;
-    this.tree = new DataTree({ extendedTypesEnabled: this.config.extendedTypesEnabled });
+    this.tree =
+      options.restored?.tree ?? new DataTree({ extendedTypesEnabled: this.config.extendedTypesEnabled });
+    this.highestZxid = this.tree.lastProcessedZxid;
+    this.onCommitted = options.onCommitted ?? (() => {});
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? new InMemoryTxnLog();
     this.warn = options.warn ?? (() => {});
@@ -150,6 +161,11 @@ export class ZooKeeperServer {
       serverId: this.config.serverId === 0 ? 1 : this.config.serverId,
       nowMs: this.clock.monotonicMs(),
     });
+    // Restored sessions get their whole timeout from now to reconnect (SessionTrackerImpl's loading).
+    for (const [sessionId, timeoutMs] of options.restored?.sessions ?? []) {
+      this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
+      this.committedSessions.set(sessionId, timeoutMs);
+    }
     this.stats = {
       packetsReceived: 0,
       packetsSent: 0,
@@ -422,6 +438,19 @@ export class ZooKeeperServer {
       }
       if (origin.state !== null) this.drain(origin.state);
     }
+    this.onCommitted();
+  }
+
+  /** What a fuzzy snapshot reads, from now on, of this server's state. */
+  snapshotSource(): SnapshotSource {
+    const tree = this.tree;
+    return {
+      sessions: [...this.committedSessions],
+      acls: tree.acls.entries(),
+      zxid: tree.lastProcessedZxid,
+      getNode: (path) => tree.getNode(path),
+      digestAtEnd: () => tree.lastZxidDigest,
+    };
   }
 
   /** DataTree.compareDigest: the tree must hold the digest the txn was logged with. */
@@ -436,6 +465,11 @@ export class ZooKeeperServer {
   }
 
   private afterApply(logged: LoggedTxn, result: ProcessTxnResult, state: SessionState | null): void {
+    if (logged.txn.type === OpCode.createSession) {
+      this.committedSessions.set(logged.header.clientId, logged.txn.txn.timeOut);
+    } else if (logged.header.type === OpCode.closeSession) {
+      this.committedSessions.delete(logged.header.clientId);
+    }
     for (const event of result.events) this.deliver(event);
     for (const inner of result.multiResults ?? []) for (const event of inner.events) this.deliver(event);
     if (logged.header.type === OpCode.closeSession) {

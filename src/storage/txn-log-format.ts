@@ -28,11 +28,11 @@ export class CorruptionError extends Error {
   }
 }
 
-/** Adler-32 as java.util.zip.Adler32 computes it. */
-export function adler32(bytes: Buffer): number {
+/** Adler-32 as java.util.zip.Adler32 computes it; `running` continues an earlier sum. */
+export function adler32(bytes: Buffer, running = 1): number {
   const modulus = 65521;
-  let a = 1;
-  let b = 0;
+  let a = running & 0xffff;
+  let b = running >>> 16;
   // 5552 is the largest run for which the sums cannot overflow before the modulo.
   for (let start = 0; start < bytes.length; start += 5552) {
     const end = Math.min(bytes.length, start + 5552);
@@ -99,48 +99,64 @@ export interface ParsedLog {
   tornTail: boolean;
 }
 
+/** Corruption in a log, with the last good zxid before it. */
+export class LogCorruptionError extends CorruptionError {
+  override name = "LogCorruptionError";
+  constructor(
+    message: string,
+    offset: number,
+    /** The zxid of the last good record before the damage (null when there is none). */
+    readonly lastGoodZxid: bigint | null,
+  ) {
+    super(message, offset);
+  }
+}
+
 /**
- * Reads a whole log file. A partial last record is a torn tail (reported, not an
- * error); a checksum or end-of-record mismatch with more records after it is
- * corruption in the middle and throws CorruptionError naming the offset.
+ * Reads a whole log file. A record that was never completely written (it runs past
+ * the end of the file, or its end-of-record byte is still a preallocated zero) is a
+ * torn tail: everything from it on was never acknowledged, because a batch is only
+ * acknowledged after the fdatasync that covers all of it. A record that is complete
+ * but whose checksum, end byte or content is wrong is corruption, reported with its
+ * offset: a flipped bit must stop start-up, not silently shorten the log.
  */
 export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): ParsedLog {
-  if (bytes.length < fileHeaderBytes) throw new CorruptionError("log file shorter than its header", 0);
+  if (bytes.length < fileHeaderBytes)
+    throw new LogCorruptionError("log file shorter than its header", 0, null);
   const fileHeader = FileHeader.read(new JuteReader(bytes, 0, fileHeaderBytes));
   if (fileHeader.magic !== txnLogMagic)
-    throw new CorruptionError(`bad magic 0x${(fileHeader.magic >>> 0).toString(16)}`, 0);
+    throw new LogCorruptionError(`bad magic 0x${(fileHeader.magic >>> 0).toString(16)}`, 0, null);
   if (fileHeader.version !== txnLogVersion)
-    throw new CorruptionError(`unsupported log version ${fileHeader.version}`, 0);
+    throw new LogCorruptionError(`unsupported log version ${fileHeader.version}`, 0, null);
   const entries: LogEntry[] = [];
+  const lastGood = () => entries[entries.length - 1]?.header.zxid ?? null;
+  const torn = (offset: number): ParsedLog => ({
+    dbid: fileHeader.dbid,
+    entries,
+    validEnd: offset,
+    tornTail: !isZeros(bytes, offset),
+  });
   let offset = fileHeaderBytes;
   for (;;) {
-    if (offset + 12 > bytes.length) {
-      return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: !isZeros(bytes, offset) };
-    }
+    if (offset + 12 > bytes.length) return torn(offset);
     const checksum = bytes.readBigInt64BE(offset);
     const length = bytes.readInt32BE(offset + 8);
-    if (length === 0 && checksum === 0n) {
-      return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: !isZeros(bytes, offset) };
-    }
+    // Preallocated zeros: the end of what was written (anything non-zero later is torn).
+    if (length === 0 && checksum === 0n) return torn(offset);
+    if (length <= 0 || length > recordBytesMax)
+      throw new LogCorruptionError(`record length ${length} out of range`, offset, lastGood());
     const end = offset + 12 + length + 1;
-    if (length < 0 || length > recordBytesMax || end > bytes.length) {
-      if (end > bytes.length && length >= 0 && length <= recordBytesMax) {
-        return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: true };
-      }
-      throw new CorruptionError(`record length ${length} out of range`, offset);
-    }
+    if (end > bytes.length) return torn(offset);
     const body = bytes.subarray(offset + 12, offset + 12 + length);
-    const bad = BigInt(adler32(body)) !== checksum || bytes[end - 1] !== endOfRecord;
-    if (bad) {
-      // A bad record followed by nothing but zeros is a torn write; anything else is corruption.
-      if (isZeros(bytes, end)) return { dbid: fileHeader.dbid, entries, validEnd: offset, tornTail: true };
-      throw new CorruptionError(`checksum or end-of-record mismatch`, offset);
-    }
+    const endByte = bytes[end - 1];
+    if (endByte === 0) return torn(offset);
+    if (BigInt(adler32(body)) !== checksum || endByte !== endOfRecord)
+      throw new LogCorruptionError("checksum or end-of-record mismatch", offset, lastGood());
     try {
       entries.push(unmarshallTxnEntry(Buffer.from(body)));
     } catch (error) {
       if (error instanceof JuteDecodeError)
-        throw new CorruptionError(`undecodable txn: ${error.message}`, offset);
+        throw new LogCorruptionError(`undecodable txn: ${error.message}`, offset, lastGood());
       throw error;
     }
     offset = end;

@@ -23,6 +23,8 @@ export interface ApacheZooKeeperOptions {
   extraConfig?: Record<string, string>;
   systemProperties?: Record<string, string>;
   startTimeoutMs?: number;
+  /** Serve this data directory (kept on stop) instead of a fresh one. */
+  dataDir?: string;
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */
@@ -86,7 +88,7 @@ function exited(child: ChildProcess): Promise<void> {
 /** Starts ZooKeeperServerMain with its own zoo.cfg and resolves once it serves. */
 export async function startApacheZooKeeper(options: ApacheZooKeeperOptions = {}): Promise<ApacheZooKeeper> {
   const dir = mkdtempSync(join(tmpdir(), "apache-zk-"));
-  const dataDir = join(dir, "data");
+  const dataDir = options.dataDir ?? join(dir, "data");
   const port = await freePort();
   const config: Record<string, string> = {
     tickTime: String(options.tickTime ?? 2000),

@@ -1,0 +1,123 @@
+/**
+ * Data directories move between zkts and Apache ZooKeeper 3.8 in both directions: each
+ * server starts on the other's snapshots and logs and serves the same tree, compared
+ * node by node through a client (data, stats, ACLs, ephemerals of a live session).
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { ZooKeeperClient } from "../../src/client/index.js";
+import { configFromProperties } from "../../src/server/config.js";
+import { startStandalone } from "../../src/server/standalone.js";
+import { fourLetterWord, startApacheZooKeeper } from "../support/apache-zookeeper.js";
+import { dumpTree, mixedWorkload } from "../support/tree-dump.js";
+
+const rounds = 40;
+
+function zktsConfig(dataDir: string) {
+  return configFromProperties(
+    new Map([
+      ["dataDir", dataDir],
+      ["clientPort", "0"],
+      ["clientPortAddress", "127.0.0.1"],
+      ["tickTime", "2000"],
+      ["snapCount", "60"],
+      ["extendedTypesEnabled", "true"],
+      ["4lw.commands.whitelist", "*"],
+    ]),
+  );
+}
+
+function dataFiles(dataDir: string): { snapshots: string[]; logs: string[] } {
+  const names = readdirSync(join(dataDir, "version-2"));
+  return {
+    snapshots: names.filter((name) => name.startsWith("snapshot.")),
+    logs: names.filter((name) => name.startsWith("log.")),
+  };
+}
+
+describe("data directories shared with Apache ZooKeeper 3.8", () => {
+  it("Apache ZooKeeper serves the tree zkts wrote", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zkts-to-zk-"));
+    const dataDir = join(dir, "data");
+    try {
+      const zkts = await startStandalone({ config: zktsConfig(dataDir) });
+      const client = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`);
+      const holder = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`, { sessionTimeoutMs: 30_000 });
+      let written;
+      try {
+        await mixedWorkload(client, holder, rounds);
+        written = await dumpTree(client);
+      } finally {
+        await client.close();
+        holder.abandon();
+        await zkts.close();
+      }
+      const files = dataFiles(dataDir);
+      assert.ok(files.snapshots.length >= 3, `snapshots: ${files.snapshots.join(", ")}`);
+      assert.ok(files.logs.length >= 2, `logs: ${files.logs.join(", ")}`);
+
+      const zookeeper = await startApacheZooKeeper({ dataDir });
+      try {
+        const reader = await ZooKeeperClient.connect(`${zookeeper.host}:${zookeeper.port}`);
+        const served = await dumpTree(reader);
+        await reader.close();
+        assert.equal(served.length, written.length);
+        assert.deepEqual(served, written);
+        assert.ok(served.some((node) => node.path === "/app/session-owned"));
+        const mntr = await fourLetterWord(zookeeper.host, zookeeper.port, "mntr");
+        assert.match(mntr, /zk_digest_mismatches_count\s+0\b/);
+      } finally {
+        await zookeeper.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("zkts serves the tree Apache ZooKeeper wrote", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zk-to-zkts-"));
+    const dataDir = join(dir, "data");
+    try {
+      const zookeeper = await startApacheZooKeeper({
+        dataDir,
+        systemProperties: { "zookeeper.snapCount": "60" },
+      });
+      let written;
+      try {
+        const client = await ZooKeeperClient.connect(`${zookeeper.host}:${zookeeper.port}`);
+        const holder = await ZooKeeperClient.connect(`${zookeeper.host}:${zookeeper.port}`, {
+          sessionTimeoutMs: 30_000,
+        });
+        try {
+          await mixedWorkload(client, holder, rounds);
+          written = await dumpTree(client);
+        } finally {
+          await client.close();
+          holder.abandon();
+        }
+      } finally {
+        await zookeeper.stop();
+      }
+      const files = dataFiles(dataDir);
+      assert.ok(files.snapshots.length >= 3, `snapshots: ${files.snapshots.join(", ")}`);
+      assert.ok(files.logs.length >= 2, `logs: ${files.logs.join(", ")}`);
+
+      const zkts = await startStandalone({ config: zktsConfig(dataDir) });
+      try {
+        const reader = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`);
+        const served = await dumpTree(reader);
+        await reader.close();
+        assert.deepEqual(served, written);
+        assert.ok(served.some((node) => node.path === "/app/session-owned"));
+        assert.equal(zkts.server.stats.digestMismatches, 0);
+      } finally {
+        await zkts.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
