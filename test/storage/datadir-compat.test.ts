@@ -46,7 +46,7 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
       const zkts = await startStandalone({ config: zktsConfig(dataDir) });
       const client = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`);
       const holder = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`, { sessionTimeoutMs: 30_000 });
-      let written;
+      let written: Awaited<ReturnType<typeof dumpTree>>;
       try {
         await mixedWorkload(client, holder, rounds);
         written = await dumpTree(client);
@@ -85,7 +85,7 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
         dataDir,
         systemProperties: { "zookeeper.snapCount": "60" },
       });
-      let written;
+      let written: Awaited<ReturnType<typeof dumpTree>>;
       try {
         const client = await ZooKeeperClient.connect(`${zookeeper.host}:${zookeeper.port}`);
         const holder = await ZooKeeperClient.connect(`${zookeeper.host}:${zookeeper.port}`, {
