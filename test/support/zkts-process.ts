@@ -1,0 +1,78 @@
+/** A zkts server in its own process, for tests that must kill it (SIGKILL) or watch it refuse to start. */
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { fourLetterWord, freePort } from "./apache-zookeeper.js";
+
+const zktsBin = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
+
+export interface ZktsProcess {
+  port: number;
+  pid: number;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** Sends `signal` and waits for the process to end. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+}
+
+/** The outcome of starting a server: serving, or exited with its output. */
+export type StartOutcome =
+  | { serving: true; server: ZktsProcess }
+  | { serving: false; code: number | null; output: string };
+
+/** Starts `zkts server` on a free port with `properties` as -D flags; resolves once it serves or exits. */
+export async function startZktsProcess(
+  properties: Record<string, string>,
+  timeoutMs = 30_000,
+): Promise<StartOutcome> {
+  const port = await freePort();
+  const flags = Object.entries({
+    clientPort: String(port),
+    clientPortAddress: "127.0.0.1",
+    ...properties,
+  }).map(([key, value]) => `-D${key}=${value}`);
+  const child = spawn(process.execPath, [zktsBin, "server", ...flags], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const server: ZktsProcess = {
+    port,
+    pid: child.pid ?? 0,
+    output: () => output,
+    async kill(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      await exited(child);
+    },
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      await exited(child);
+      return { serving: false, code: child.exitCode, output };
+    }
+    const answer = await fourLetterWord("127.0.0.1", port, "srvr", 1_000).catch(() => "");
+    if (answer.includes("Mode:")) return { serving: true, server };
+    if (Date.now() > deadline) {
+      await server.kill("SIGKILL");
+      throw new Error(`zkts did not serve within ${timeoutMs} ms:\n${output}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Starts a server that must serve. */
+export async function startServing(properties: Record<string, string>): Promise<ZktsProcess> {
+  const outcome = await startZktsProcess(properties);
+  if (!outcome.serving) throw new Error(`zkts exited with ${outcome.code}:\n${outcome.output}`);
+  return outcome.server;
+}
