@@ -1,6 +1,6 @@
 /**
- * The `zkts` command: `zkts server [zoo.cfg] [-Dkey=value ...]`, `zkts shell ...`,
- * `zkts version`.
+ * The `zkts` command: `zkts server [zoo.cfg] [-Dkey=value ...]`, `zkts shell ...`, the
+ * data file tools (`snapshot`, `txnlog`, `datadir`, `purge`), `zkts version`.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { pino } from "pino";
@@ -58,6 +58,13 @@ async function main(argv: string[]): Promise<number> {
       const { runShell } = await import("./shell.js");
       return runShell(rest);
     }
+    case "snapshot":
+    case "txnlog":
+    case "datadir":
+    case "purge": {
+      const { runStorageTool } = await import("./storage-tools.js");
+      return runStorageTool(command, rest);
+    }
     case "version":
     case "--version":
       process.stdout.write(`zkts ${zookeeperCompatibleVersion}\n`);
@@ -66,13 +73,19 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      process.stdout.write(usage);
+      process.stdout.write(usage + (await import("./storage-tools.js")).storageUsage);
       return command === undefined ? 2 : 0;
     default:
       process.stderr.write(`zkts: unknown command ${command}\n${usage}`);
       return 2;
   }
 }
+
+// `zkts txnlog dump FILE | head`: a closed pipe ends the output, not with a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(0);
+  throw error;
+});
 
 main(process.argv.slice(2)).then(
   (code) => {

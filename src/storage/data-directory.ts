@@ -98,8 +98,9 @@ export class DataDirectory {
   }
 
   /** Creates the version-2 directories and removes snapshot temporaries a crash left. */
-  static async open(options: DataDirectoryOptions): Promise<DataDirectory> {
+  static async open(options: DataDirectoryOptions, readOnly = false): Promise<DataDirectory> {
     const directory = new DataDirectory(options);
+    if (readOnly) return directory;
     await mkdir(directory.snapDir, { recursive: true });
     await mkdir(directory.logDir, { recursive: true });
     for (const name of await readdir(directory.snapDir)) {
@@ -115,8 +116,11 @@ export class DataDirectory {
 
   // ---- restore -------------------------------------------------------------
 
-  /** FileTxnSnapLog.restore: the newest good snapshot, then every logged txn after it. */
-  async restore(treeOptions: DataTreeOptions): Promise<Restored> {
+  /**
+   * FileTxnSnapLog.restore: the newest good snapshot, then every logged txn after it.
+   * With `readOnly` nothing on disk is changed (torn tails are reported, not cut).
+   */
+  async restore(treeOptions: DataTreeOptions, readOnly = false): Promise<Restored> {
     const snapshots = (await listZxidFiles(this.snapDir, "snapshot")).reverse();
     let tree = new DataTree(treeOptions);
     let sessions = new Map<bigint, number>();
@@ -158,7 +162,7 @@ export class DataDirectory {
     ) {
       snapshotDigest = null;
     }
-    const replay = await this.replayLogs(tree, sessions, logs, snapshotDigest);
+    const replay = await this.replayLogs(tree, sessions, logs, snapshotDigest, readOnly);
     return { tree, sessions, snapshotFile, ...replay };
   }
 
@@ -167,6 +171,7 @@ export class DataDirectory {
     sessions: Map<bigint, number>,
     logs: { name: string; zxid: bigint }[],
     snapshotDigest: ZxidDigest | null,
+    readOnly: boolean,
   ): Promise<Omit<Restored, "tree" | "sessions" | "snapshotFile">> {
     const from = tree.lastProcessedZxid + 1n;
     // FileTxnLog.getLogFiles: the newest log starting at or before `from`, and every later one.
@@ -190,7 +195,7 @@ export class DataDirectory {
         // ZOOKEEPER-2332: a log created but never written (a crash right after its creation).
         if (isLast && isZeroed(bytes)) {
           this.options.warn(`removing empty txn log ${file.name}`);
-          await unlink(path);
+          if (!readOnly) await unlink(path);
           continue;
         }
         throw new StartupError(`txn log ${path} has no valid header`);
@@ -209,14 +214,12 @@ export class DataDirectory {
             `'zkts txnlog repair ${path}' truncates it there; txns after that point are lost.`,
         );
       }
-      if (parsed.tornTail || parsed.validEnd < bytes.length) {
-        await truncateFile(path, parsed.validEnd, parsed.tornTail);
-        if (parsed.tornTail) {
-          truncated.push(`${file.name}@${parsed.validEnd}`);
-          this.options.warn(
-            `cut the torn tail of ${file.name} at offset ${parsed.validEnd} (never acknowledged)`,
-          );
-        }
+      if (parsed.tornTail) {
+        if (!readOnly) await truncateFile(path, parsed.validEnd);
+        truncated.push(`${file.name}@${parsed.validEnd}`);
+        this.options.warn(
+          `${readOnly ? "found" : "cut"} the torn tail of ${file.name} at offset ${parsed.validEnd} (never acknowledged)`,
+        );
       }
       for (const entry of parsed.entries) {
         const { header } = entry;
@@ -437,9 +440,8 @@ function isZeroed(bytes: Buffer): boolean {
   return true;
 }
 
-/** Cuts a log at `end`: a torn record is zeroed away, preallocated zeros after it may stay. */
-async function truncateFile(path: string, end: number, torn: boolean): Promise<void> {
-  if (!torn) return;
+/** Cuts a file at `end` and makes the cut durable. */
+export async function truncateFile(path: string, end: number): Promise<void> {
   const handle = await open(path, "r+");
   try {
     await handle.truncate(end);
