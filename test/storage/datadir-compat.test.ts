@@ -4,17 +4,20 @@
  * node by node through a client (data, stats, ACLs, ephemerals of a live session).
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { promisify } from "node:util";
 import { describe, it } from "node:test";
 import { ZooKeeperClient } from "../../src/client/index.js";
 import { configFromProperties } from "../../src/server/config.js";
 import { startStandalone } from "../../src/server/standalone.js";
-import { fourLetterWord, startApacheZooKeeper } from "../support/apache-zookeeper.js";
+import { fourLetterWord, startApacheZooKeeper, zookeeperClasspath } from "../support/apache-zookeeper.js";
 import { dumpTree, mixedWorkload } from "../support/tree-dump.js";
 
 const rounds = 40;
+const run = promisify(execFile);
 
 function zktsConfig(dataDir: string) {
   return configFromProperties(
@@ -47,9 +50,16 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
       const client = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`);
       const holder = await ZooKeeperClient.connect(`127.0.0.1:${zkts.port}`, { sessionTimeoutMs: 30_000 });
       let written: Awaited<ReturnType<typeof dumpTree>>;
+      let ours: string;
       try {
         await mixedWorkload(client, holder, rounds);
         written = await dumpTree(client);
+        await client.close();
+        // A snapshot of the idle server, set aside: Apache ZooKeeper writes its own of the same
+        // zxid once it has replayed our logs, and its SnapshotFormatter must print both alike.
+        const name = await zkts.dataDirectory!.takeSnapshot(zkts.server.snapshotSource());
+        ours = join(dir, name);
+        renameSync(join(dataDir, "version-2", name), ours);
       } finally {
         await client.close();
         holder.abandon();
@@ -69,6 +79,15 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
         assert.ok(served.some((node) => node.path === "/app/session-owned"));
         const mntr = await fourLetterWord(zookeeper.host, zookeeper.port, "mntr");
         assert.match(mntr, /zk_digest_mismatches_count\s+0\b/);
+        const theirs = join(dataDir, "version-2", basename(ours));
+        assert.ok(existsSync(theirs), "Apache ZooKeeper took its start-up snapshot");
+        const format = async (file: string) =>
+          (
+            await run("java", ["-cp", zookeeperClasspath, "org.apache.zookeeper.server.SnapshotFormatter", file])
+          ).stdout;
+        const [ourText, theirText] = await Promise.all([format(ours), format(theirs)]);
+        assert.match(ourText, /ZNode Details \(count=\d+\)/);
+        assert.equal(ourText, theirText);
       } finally {
         await zookeeper.stop();
       }
