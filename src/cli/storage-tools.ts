@@ -12,7 +12,12 @@ import type { Txn } from "../jute/txn.js";
 import { DataDirectory, readSnapshotBytes, StartupError, truncateFile } from "../storage/data-directory.js";
 import { listZxidFiles } from "../storage/files.js";
 import { readSnapshot, type SnapshotNode } from "../storage/snapshot-format.js";
-import { CorruptionError, LogCorruptionError, type LogEntry, parseTxnLog } from "../storage/txn-log-format.js";
+import {
+  CorruptionError,
+  LogCorruptionError,
+  type LogEntry,
+  parseTxnLog,
+} from "../storage/txn-log-format.js";
 
 export const storageUsage = `  zkts snapshot dump|json|summary FILE      print a snapshot (nodes, as JSON, or children and bytes per subtree)
   zkts snapshot compare FILE_A FILE_B       compare two snapshots node by node
@@ -188,14 +193,19 @@ async function snapshotDump(file: string, mode: "dump" | "json" | "summary", out
       if (count % progressEveryNodes === 0) process.stderr.write(`... ${count} nodes\r`);
       const path = node.path === "" ? "/" : node.path;
       if (mode === "dump") {
-        out.write(`${path}\n  ${statText(node.stat)}\n  acl=${aclText(aclOf(node.aclIndex))} data=${printable(node.data)}\n`);
+        out.write(
+          `${path}\n  ${statText(node.stat)}\n  acl=${aclText(aclOf(node.aclIndex))} data=${printable(node.data)}\n`,
+        );
       } else if (mode === "json") {
         const record = {
           path,
           data: node.data?.toString("base64") ?? null,
           acl: aclOf(node.aclIndex),
           stat: Object.fromEntries(
-            Object.entries(node.stat).map(([key, value]) => [key, typeof value === "bigint" ? value.toString() : value]),
+            Object.entries(node.stat).map(([key, value]) => [
+              key,
+              typeof value === "bigint" ? value.toString() : value,
+            ]),
           ),
         };
         out.write(`${first ? "" : ",\n"}${JSON.stringify(record)}`);
@@ -221,7 +231,9 @@ async function snapshotDump(file: string, mode: "dump" | "json" | "summary", out
     for (const [path, entry] of [...subtrees].sort(([a], [b]) => a.localeCompare(b))) {
       out.write(`${path}\t${entry.nodes}\t${entry.bytes}\n`);
     }
-    out.write(`total\t${summary.nodeCount}\t${[...subtrees.values()].reduce((sum, e) => sum + e.bytes, 0)}\n`);
+    out.write(
+      `total\t${summary.nodeCount}\t${[...subtrees.values()].reduce((sum, e) => sum + e.bytes, 0)}\n`,
+    );
     out.write(`sessions ${summary.sessions.length}, ACL lists ${summary.acls.length}, digest ${digest}\n`);
   } else if (mode === "dump") {
     out.write(`${summary.nodeCount} nodes, ${summary.sessions.length} sessions, digest ${digest}\n`);
@@ -244,7 +256,8 @@ async function snapshotCompare(a: string, b: string, out: NodeJS.WritableStream)
       report(`only in A: ${path}`);
       continue;
     }
-    if (!(node.data ?? Buffer.alloc(0)).equals(other.data ?? Buffer.alloc(0))) report(`data differs: ${path}`);
+    if (!(node.data ?? Buffer.alloc(0)).equals(other.data ?? Buffer.alloc(0)))
+      report(`data differs: ${path}`);
     if (statText(node.stat) !== statText(other.stat))
       report(`stat differs: ${path}\n  A ${statText(node.stat)}\n  B ${statText(other.stat)}`);
     if (aclText2(left, node.aclIndex) !== aclText2(right, other.aclIndex)) report(`ACL differs: ${path}`);
@@ -264,7 +277,11 @@ async function snapshotCompare(a: string, b: string, out: NodeJS.WritableStream)
 }
 
 /** Checks a data directory without changing it: every snapshot, every log, continuity, digests. */
-async function datadirVerify(dataDir: string, dataLogDir: string, out: NodeJS.WritableStream): Promise<number> {
+async function datadirVerify(
+  dataDir: string,
+  dataLogDir: string,
+  out: NodeJS.WritableStream,
+): Promise<number> {
   const warnings: string[] = [];
   const directory = await DataDirectory.open(
     {
@@ -290,7 +307,9 @@ async function datadirVerify(dataDir: string, dataLogDir: string, out: NodeJS.Wr
     } catch (error) {
       if (!(error instanceof CorruptionError || error instanceof StartupError)) throw error;
       problems++;
-      out.write(`BAD  ${snapshot.name}: ${error.message} (offset ${(error as CorruptionError).offset ?? 0})\n`);
+      out.write(
+        `BAD  ${snapshot.name}: ${error.message} (offset ${(error as CorruptionError).offset ?? 0})\n`,
+      );
     }
   }
   for (const log of await listZxidFiles(directory.logDir, "log")) {

@@ -8,8 +8,8 @@ import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
-import { promisify } from "node:util";
 import { describe, it } from "node:test";
+import { promisify } from "node:util";
 import { ZooKeeperClient } from "../../src/client/index.js";
 import { configFromProperties } from "../../src/server/config.js";
 import { startStandalone } from "../../src/server/standalone.js";
@@ -83,7 +83,12 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
         assert.ok(existsSync(theirs), "Apache ZooKeeper took its start-up snapshot");
         const format = async (file: string) =>
           (
-            await run("java", ["-cp", zookeeperClasspath, "org.apache.zookeeper.server.SnapshotFormatter", file])
+            await run("java", [
+              "-cp",
+              zookeeperClasspath,
+              "org.apache.zookeeper.server.SnapshotFormatter",
+              file,
+            ])
           ).stdout;
         const [ourText, theirText] = await Promise.all([format(ours), format(theirs)]);
         assert.match(ourText, /ZNode Details \(count=\d+\)/);

@@ -3,7 +3,18 @@
  * to start with a message naming the file and what to do; never serves damaged data.
  */
 import assert from "node:assert/strict";
-import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
@@ -128,10 +139,20 @@ describe("damaged data files", () => {
         error.message.includes("after zxid 0x2") &&
         error.message.includes("zkts txnlog repair"),
     );
-    const refused = await runProcess(process.execPath, [zktsBin, "server", `-DdataDir=${dataDir}`, "-DclientPort=0"], "", 30_000);
+    const refused = await runProcess(
+      process.execPath,
+      [zktsBin, "server", `-DdataDir=${dataDir}`, "-DclientPort=0"],
+      "",
+      30_000,
+    );
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /is corrupt at offset/);
-    const repair = await runProcess(process.execPath, [zktsBin, "txnlog", "repair", log, "--yes"], "", 30_000);
+    const repair = await runProcess(
+      process.execPath,
+      [zktsBin, "txnlog", "repair", log, "--yes"],
+      "",
+      30_000,
+    );
     assert.equal(repair.code, 0, repair.stdout + repair.stderr);
     assert.match(repair.stdout, new RegExp(`truncated .* at offset ${offset}`));
     const served = await withServer(dataDir, async () => {});
