@@ -18,6 +18,8 @@ export interface LoggedTxn {
 export interface DurableLog {
   append(batch: readonly LoggedTxn[]): Promise<void>;
   close(): Promise<void>;
+  /** fsync figures, for mntr (absent when nothing is synced). */
+  readonly stats?: { fsyncs: number; fsyncTotalMs: number; fsyncMaxMs: number };
 }
 
 /** The most recent txns the in-memory log keeps (ZooKeeper's commitLogCount default). */

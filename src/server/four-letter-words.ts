@@ -133,6 +133,9 @@ function mntr(server: ZooKeeperServer, connections: ConnectionsView): string {
     ["zk_group_commits", server.stats.groupCommits],
     ["zk_txns_committed", server.stats.txnsCommitted],
     ["zk_digest_mismatches_count", server.stats.digestMismatches],
+    ["zk_fsync_count", server.fsyncStats.fsyncs],
+    ["zk_fsync_time_ms_sum", Math.round(server.fsyncStats.fsyncTotalMs)],
+    ["zk_fsync_time_ms_max", Math.round(server.fsyncStats.fsyncMaxMs)],
     ["zk_rss_bytes", memory.rss],
     ["zk_uptime", Date.now() - server.stats.startedAtMs],
   ];

@@ -192,6 +192,11 @@ export class ZooKeeperServer {
     );
   }
 
+  /** The durable log's fsync figures (zero for a log that does not sync). */
+  get fsyncStats(): { fsyncs: number; fsyncTotalMs: number; fsyncMaxMs: number } {
+    return this.log.stats ?? { fsyncs: 0, fsyncTotalMs: 0, fsyncMaxMs: 0 };
+  }
+
   /** Starts the session expiry and container timers. */
   start(): void {
     this.scheduleExpiry();

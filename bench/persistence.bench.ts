@@ -1,0 +1,284 @@
+/**
+ * Persistence benchmark, zkts beside Apache ZooKeeper 3.8 (Debian jars) in one run on
+ * one machine, both with fsync on and their data in the same temporary directory:
+ *   - the disk's raw fdatasync latency (the floor for one durable write at a time);
+ *   - durable setData throughput and latency with 1, 8 and 64 closed-loop clients,
+ *     fsyncs per second and txns per fsync;
+ *   - restart time (process start to serving) and RSS with N znodes.
+ * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000]
+ * Writes bench/results/persistence-<date>.json and prints a table.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { open } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ZooKeeperClient } from "../src/client/index.js";
+import { fourLetterWord, freePort, zookeeperClasspath } from "../test/support/apache-zookeeper.js";
+
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => {
+  const index = args.indexOf(`--${name}`);
+  return index === -1 ? fallback : (args[index + 1] ?? fallback);
+};
+const seconds = Number(option("seconds", "5"));
+const znodeCounts = option("znodes", "100000").split(",").map(Number);
+const clientCounts = [1, 8, 64];
+const zktsBin = fileURLToPath(new URL("../../bin/zkts", import.meta.url));
+const root = mkdtempSync(join(tmpdir(), "zkts-bench-"));
+
+type Kind = "zookeeper" | "zkts";
+
+interface Running {
+  kind: Kind;
+  port: number;
+  child: ChildProcess;
+  startedMs: number;
+  servingMs: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function startServer(kind: Kind, dataDir: string): Promise<Running> {
+  mkdirSync(dataDir, { recursive: true });
+  const port = await freePort();
+  const settings = {
+    tickTime: "2000",
+    dataDir,
+    clientPort: String(port),
+    clientPortAddress: "127.0.0.1",
+    maxClientCnxns: "0",
+    "4lw.commands.whitelist": "*",
+    "admin.enableServer": "false",
+  };
+  const log = openSync(join(dataDir, `..${kind}.log`), "a");
+  const startedMs = performance.now();
+  let child: ChildProcess;
+  if (kind === "zookeeper") {
+    const cfg = join(dataDir, "..", `${kind}-${port}.cfg`);
+    writeFileSync(
+      cfg,
+      `${Object.entries(settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join("\n")}\n`,
+    );
+    child = spawn(
+      "java",
+      ["-Xmx4g", "-cp", zookeeperClasspath, "org.apache.zookeeper.server.ZooKeeperServerMain", cfg],
+      {
+        stdio: ["ignore", log, log],
+      },
+    );
+  } else {
+    const flags = Object.entries(settings).map(([k, v]) => `-D${k}=${v}`);
+    child = spawn(process.execPath, ["--max-old-space-size=4096", zktsBin, "server", ...flags], {
+      stdio: ["ignore", log, log],
+    });
+  }
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${kind} exited with ${child.exitCode}`);
+    const answer = await fourLetterWord("127.0.0.1", port, "srvr", 1_000).catch(() => "");
+    if (answer.includes("Mode:")) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return { kind, port, child, startedMs, servingMs: performance.now() - startedMs };
+}
+
+async function stopServer(server: Running): Promise<void> {
+  if (server.child.exitCode !== null) return;
+  const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  server.child.kill("SIGTERM");
+  await exited;
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return kib * 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Both servers' fsync counters, from mntr (ZooKeeper: fsynctime summary; zkts: zk_fsync_count). */
+async function fsyncCount(server: Running): Promise<number> {
+  const mntr = await fourLetterWord("127.0.0.1", server.port, "mntr");
+  const match = /zk_cnt_fsynctime\s+(\d+)/.exec(mntr) ?? /zk_fsync_count\s+(\d+)/.exec(mntr);
+  return Number(match?.[1] ?? Number.NaN);
+}
+
+async function rawFdatasync(
+  dir: string,
+  count = 300,
+): Promise<{ p50Ms: number; p99Ms: number; perSecond: number }> {
+  const handle = await open(join(dir, "fdatasync.probe"), "w");
+  const record = Buffer.alloc(128, 7);
+  const samples: number[] = [];
+  const started = performance.now();
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    await handle.write(record, 0, record.length, i * record.length);
+    await handle.datasync();
+    samples.push(performance.now() - t0);
+  }
+  const elapsed = performance.now() - started;
+  await handle.close();
+  samples.sort((a, b) => a - b);
+  return {
+    p50Ms: percentile(samples, 50),
+    p99Ms: percentile(samples, 99),
+    perSecond: (count / elapsed) * 1000,
+  };
+}
+
+interface WriteResult {
+  clients: number;
+  opsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  fsyncsPerSecond: number;
+  txnsPerFsync: number;
+  serverCpuSeconds: number;
+}
+
+async function durableWrites(server: Running, clients: number): Promise<WriteResult> {
+  const connect = `127.0.0.1:${server.port}`;
+  const sessions = await Promise.all(Array.from({ length: clients }, () => ZooKeeperClient.connect(connect)));
+  const value = Buffer.alloc(100, 0x61);
+  await Promise.all(
+    sessions.map((client, i) => client.create(`/w${clients}-${i}`, value).catch(() => undefined)),
+  );
+  const latencies: number[] = [];
+  const fsyncsBefore = await fsyncCount(server);
+  const cpuBefore = cpuSeconds(server.child.pid!);
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(
+    sessions.map(async (client, i) => {
+      while (performance.now() < deadline) {
+        const t0 = performance.now();
+        await client.setData(`/w${clients}-${i}`, value);
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const fsyncs = (await fsyncCount(server)) - fsyncsBefore;
+  const cpu = cpuSeconds(server.child.pid!) - cpuBefore;
+  await Promise.all(sessions.map((client) => client.close()));
+  latencies.sort((a, b) => a - b);
+  return {
+    clients,
+    opsPerSecond: latencies.length / elapsed,
+    p50Ms: percentile(latencies, 50),
+    p99Ms: percentile(latencies, 99),
+    fsyncsPerSecond: fsyncs / elapsed,
+    txnsPerFsync: latencies.length / fsyncs,
+    serverCpuSeconds: cpu,
+  };
+}
+
+/** Fills a server with `count` znodes of 64 bytes under 1,000 parents, 2,000 creates in flight. */
+async function fill(server: Running, count: number): Promise<void> {
+  const client = await ZooKeeperClient.connect(`127.0.0.1:${server.port}`);
+  const parents = 1000;
+  const data = Buffer.alloc(64, 0x62);
+  for (let p = 0; p < parents; p++) await client.create(`/p${p}`, null);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      await client.create(`/p${i % parents}/n${i}`, data);
+    }
+  };
+  await Promise.all(Array.from({ length: 2000 }, worker));
+  await client.close();
+}
+
+interface RestartResult {
+  znodes: number;
+  restartMs: number;
+  rssBytes: number;
+  bytesPerZnode: number;
+}
+
+async function restart(kind: Kind, dataDir: string, znodes: number): Promise<RestartResult> {
+  const first = await startServer(kind, dataDir);
+  await fill(first, znodes);
+  await stopServer(first);
+  const second = await startServer(kind, dataDir);
+  // Let the start-up snapshot finish before reading RSS.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const rss = rssBytes(second.child.pid!);
+  await stopServer(second);
+  return { znodes, restartMs: second.servingMs, rssBytes: rss, bytesPerZnode: rss / znodes };
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(),
+    seconds,
+    machine: readFileSync("/proc/cpuinfo", "utf8").match(/model name\s*:\s*(.*)/)?.[1],
+  };
+  const fdatasync = await rawFdatasync(root);
+  results.fdatasync = fdatasync;
+  console.log(
+    `raw fdatasync: p50 ${fdatasync.p50Ms.toFixed(2)} ms, p99 ${fdatasync.p99Ms.toFixed(2)} ms, ${fdatasync.perSecond.toFixed(0)}/s`,
+  );
+  const writes: Record<Kind, WriteResult[]> = { zookeeper: [], zkts: [] };
+  // Alternate the servers for each client count, so drift in the machine hits both.
+  for (const clients of clientCounts) {
+    for (const kind of ["zookeeper", "zkts"] as const) {
+      const server = await startServer(kind, join(root, `${kind}-writes-${clients}`));
+      writes[kind].push(await durableWrites(server, clients));
+      await stopServer(server);
+    }
+  }
+  results.writes = writes;
+  console.log("\ndurable setData (100 B), closed loop");
+  console.log(
+    "clients | ZooKeeper ops/s p50/p99 ms fsyncs/s txns/fsync | zkts ops/s p50/p99 ms fsyncs/s txns/fsync | ratio",
+  );
+  for (let i = 0; i < clientCounts.length; i++) {
+    const z = writes.zookeeper[i]!;
+    const t = writes.zkts[i]!;
+    const row = (r: WriteResult) =>
+      `${r.opsPerSecond.toFixed(0).padStart(7)} ${r.p50Ms.toFixed(2)}/${r.p99Ms.toFixed(2)} ${r.fsyncsPerSecond.toFixed(0)} ${r.txnsPerFsync.toFixed(1)}`;
+    console.log(
+      `${String(clientCounts[i]).padStart(7)} | ${row(z)} | ${row(t)} | ${(t.opsPerSecond / z.opsPerSecond).toFixed(2)}x`,
+    );
+  }
+  const restarts: Record<Kind, RestartResult[]> = { zookeeper: [], zkts: [] };
+  for (const znodes of znodeCounts) {
+    for (const kind of ["zookeeper", "zkts"] as const) {
+      restarts[kind].push(await restart(kind, join(root, `${kind}-restart-${znodes}`), znodes));
+    }
+  }
+  results.restarts = restarts;
+  console.log("\nrestart with N znodes (64 B each): start to serving, RSS");
+  for (let i = 0; i < znodeCounts.length; i++) {
+    const z = restarts.zookeeper[i]!;
+    const t = restarts.zkts[i]!;
+    console.log(
+      `${String(znodeCounts[i]).padStart(8)} | ZooKeeper ${z.restartMs.toFixed(0)} ms, ${(z.rssBytes / 2 ** 20).toFixed(0)} MiB (${z.bytesPerZnode.toFixed(0)} B/znode) | zkts ${t.restartMs.toFixed(0)} ms, ${(t.rssBytes / 2 ** 20).toFixed(0)} MiB (${t.bytesPerZnode.toFixed(0)} B/znode)`,
+    );
+  }
+  const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
+  mkdirSync(resultsDir, { recursive: true });
+  const file = join(resultsDir, `persistence-${new Date().toISOString().slice(0, 10)}.json`);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(`\nwrote ${file}`);
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  })
+  .finally(() => rmSync(root, { recursive: true, force: true }));
