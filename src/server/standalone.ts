@@ -76,8 +76,11 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   if (restored !== null) server.stats.digestMismatches += restored.digestMismatches;
   let purgeTimer: NodeJS.Timeout | null = null;
   if (dataDirectory !== null) {
-    // A clean snapshot of what was restored, as ZooKeeper takes one at start-up.
-    await dataDirectory.takeSnapshot(server.snapshotSource());
+    // A clean snapshot of what was restored, as ZooKeeper takes one at start-up. ZooKeeper
+    // serves only once it is written; zkts writes it in the background (it is fuzzy-safe like
+    // any other), except on a new data directory, whose logs must never exist without one.
+    if (restored?.snapshotFile === null) await dataDirectory.takeSnapshot(server.snapshotSource());
+    else dataDirectory.startSnapshot(server.snapshotSource());
     if (config.purgeIntervalHours > 0) {
       const purge = () =>
         dataDirectory.purge(config.purgeRetainCount).then(

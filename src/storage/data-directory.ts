@@ -287,12 +287,17 @@ export class DataDirectory {
     if (!this.shouldSnapshot()) return;
     this.resetSnapshotStats();
     this.log.roll();
+    this.startSnapshot(source());
+  }
+
+  /** Starts writing a fuzzy snapshot in the background, unless one is being written. */
+  startSnapshot(source: SnapshotSource): void {
     if (this.running !== null) {
       this.options.warn("too busy to snapshot (the previous one is still being written), skipping");
       return;
     }
     const started = performance.now();
-    this.running = this.takeSnapshot(source())
+    this.running = this.takeSnapshot(source)
       .then((name) => {
         this.lastSnapshotMs = performance.now() - started;
         this.options.info(`wrote ${name} in ${this.lastSnapshotMs.toFixed(0)} ms`);

@@ -163,8 +163,14 @@ export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): Par
   }
 }
 
+const zeroBlock = Buffer.alloc(64 * 1024);
+
+/** Whether every byte from `from` on is zero (compared a block at a time, natively). */
 function isZeros(bytes: Buffer, from: number): boolean {
-  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false;
+  for (let start = from; start < bytes.length; start += zeroBlock.length) {
+    const end = Math.min(bytes.length, start + zeroBlock.length);
+    if (bytes.compare(zeroBlock, 0, end - start, start, end) !== 0) return false;
+  }
   return true;
 }
 

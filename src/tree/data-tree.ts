@@ -19,6 +19,8 @@ export interface Znode {
   stat: StatPersisted;
   /** Child names, iterated in ZooKeeper's (Java HashSet) order. */
   children: JavaHashSet;
+  /** The node's digest as of its last change; -1 until computed. */
+  digest: number;
 }
 
 /** A watch trigger caused by a txn, with the ACL a watcher needs READ on to see it. */
@@ -89,18 +91,21 @@ export class DataTree {
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
       children: new JavaHashSet(8),
+      digest: -1,
     };
     const proc: Znode = {
       data: Buffer.alloc(0),
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
       children: new JavaHashSet(8),
+      digest: -1,
     };
     const quota: Znode = {
       data: Buffer.alloc(0),
       aclIndex: openUnsafeAclIndex,
       stat: emptyStatPersisted(),
       children: new JavaHashSet(8),
+      digest: -1,
     };
     // Reconfig node is access controlled by default (ZOOKEEPER-2014): world:anyone READ, aversion -1.
     const config: Znode = {
@@ -108,6 +113,7 @@ export class DataTree {
       aclIndex: this.aclCache.convert([{ perms: 1, id: { scheme: "world", id: "anyone" } }]),
       stat: { ...emptyStatPersisted(), aversion: -1 },
       children: new JavaHashSet(8),
+      digest: -1,
     };
     root.children.add("zookeeper");
     proc.children.add("quota");
@@ -151,7 +157,7 @@ export class DataTree {
   /** Adds one node of a snapshot. `path` is "" for the root. Throws when its parent is missing. */
   loadNode(path: string, data: Buffer | null, aclIndex: bigint, stat: StatPersisted): void {
     const key = path === "" ? "/" : path;
-    const node: Znode = { data, aclIndex, stat, children: new JavaHashSet(8) };
+    const node: Znode = { data, aclIndex, stat, children: new JavaHashSet(8), digest: -1 };
     if (!this.aclCache.addUsage(aclIndex)) {
       throw new Error(`snapshot node ${key} uses ACL ${aclIndex}, which the snapshot's ACL map lacks`);
     }
@@ -193,15 +199,19 @@ export class DataTree {
   /** The digest of one node as it is now (0 for nodes that are not digested). */
   nodeDigest(path: string): number {
     const node = this.getNode(path);
-    return node === undefined ? 0 : nodeDigest(path, node.data, node.stat);
+    if (node === undefined) return 0;
+    if (node.digest < 0) node.digest = nodeDigest(path, node.data, node.stat);
+    return node.digest;
   }
 
   private beforeChange(path: string, node: Znode): void {
-    this.digest = addDigest(this.digest, -nodeDigest(path, node.data, node.stat));
+    const digest = node.digest >= 0 ? node.digest : nodeDigest(path, node.data, node.stat);
+    this.digest = addDigest(this.digest, -digest);
   }
 
   private afterChange(path: string, node: Znode): void {
-    this.digest = addDigest(this.digest, nodeDigest(path, node.data, node.stat));
+    node.digest = nodeDigest(path, node.data, node.stat);
+    this.digest = addDigest(this.digest, node.digest);
   }
 
   /** The node at `path` ("" is the root, as in ZooKeeper). */
@@ -446,6 +456,7 @@ export class DataTree {
         pzxid: zxid,
       },
       children: new JavaHashSet(8),
+      digest: -1,
     };
     parent.children.add(childName);
     this.afterChange(parentName, parent);

@@ -20,21 +20,22 @@ export function isDigested(path: string): boolean {
 }
 
 const statBytes = Buffer.alloc(60);
+const statView = new DataView(statBytes.buffer, statBytes.byteOffset, statBytes.byteLength);
 
 /** DigestCalculator.calculateDigest: the node's hash (0 for nodes that are not digested). */
 export function nodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
   if (!isDigested(path)) return 0;
-  const name = path === "/" ? "" : path;
-  statBytes.writeBigInt64BE(stat.czxid, 0);
-  statBytes.writeBigInt64BE(stat.mzxid, 8);
-  statBytes.writeBigInt64BE(stat.pzxid, 16);
-  statBytes.writeBigInt64BE(stat.ctime, 24);
-  statBytes.writeBigInt64BE(stat.mtime, 32);
-  statBytes.writeInt32BE(stat.version, 40);
-  statBytes.writeInt32BE(stat.cversion, 44);
-  statBytes.writeInt32BE(stat.aversion, 48);
-  statBytes.writeBigInt64BE(stat.ephemeralOwner, 52);
-  let crc = crc32(Buffer.from(name, "utf8"));
+  statView.setBigInt64(0, stat.czxid);
+  statView.setBigInt64(8, stat.mzxid);
+  statView.setBigInt64(16, stat.pzxid);
+  statView.setBigInt64(24, stat.ctime);
+  statView.setBigInt64(32, stat.mtime);
+  statView.setInt32(40, stat.version);
+  statView.setInt32(44, stat.cversion);
+  statView.setInt32(48, stat.aversion);
+  statView.setBigInt64(52, stat.ephemeralOwner);
+  // zlib.crc32 hashes a string as its UTF-8 bytes, as Java's path.getBytes() on Linux.
+  let crc = crc32(path === "/" ? "" : path);
   if (data !== null && data.length > 0) crc = crc32(data, crc);
   return crc32(statBytes, crc);
 }
