@@ -31,6 +31,8 @@ export interface ServerConfig {
   preAllocSizeKiB: number;
   forceSync: boolean;
   fsyncWarnMs: number;
+  /** zookeeper.maxBatchSize: txns written and fdatasync'd together at most. */
+  groupCommitTxnsMax: number;
   snapshotCompression: "none" | "gz";
   trustEmptySnapshot: boolean;
   /** autopurge.snapRetainCount (at least 3). */
@@ -209,6 +211,7 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     snapSizeLimitBytes: integerOf(prop("snapSizeLimitInKb"), "snapSizeLimitInKb", 4_194_304) * 1024,
     preAllocSizeKiB: integerOf(prop("preAllocSize"), "preAllocSize", 65_536),
     forceSync: yes(prop("forceSync"), true),
+    groupCommitTxnsMax: Math.max(1, integerOf(prop("maxBatchSize"), "maxBatchSize", 1000)),
     fsyncWarnMs: integerOf(prop("fsync.warningthresholdms"), "fsync.warningthresholdms", 1000),
     snapshotCompression: compressionOf(prop("snapshot.compression.method")),
     trustEmptySnapshot: yes(prop("snapshot.trust.empty"), false),

@@ -2,7 +2,9 @@
  * Four-letter words (ZooKeeper's FourLetterCommands and server/command/*): a new
  * connection whose first four bytes spell a command gets a text answer and is closed.
  */
+import { readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import type { ZooKeeperServer } from "./zookeeper-server.js";
 
 /** The version we report where ZooKeeper reports its own (clients parse the 3.8 prefix). */
@@ -200,6 +202,21 @@ function watchesBy(map: Map<unknown, string[] | number[]>, label: (key: unknown)
   return `${lines.join("\n")}\n`;
 }
 
+/** Bytes in the data files of `<dir>/version-2` (the `dirs` command). */
+function directorySize(dir: string): number {
+  const versionDir = join(dir, "version-2");
+  let total = 0;
+  try {
+    for (const name of readdirSync(versionDir)) {
+      if (name.startsWith("snapshot.") || name.startsWith("log."))
+        total += statSync(join(versionDir, name)).size;
+    }
+  } catch {
+    // No data directory yet (an injected in-memory log).
+  }
+  return total;
+}
+
 /** Runs one four-letter word and returns its text answer. */
 export function runFourLetterWord(
   word: string,
@@ -244,7 +261,7 @@ export function runFourLetterWord(
     case "hash":
       return server.tree.digestLog.map((entry) => `${entry.zxid.toString(16)}: ${entry.digest}\n`).join("");
     case "dirs":
-      return "datadir_size: 0\nlogdir_size: 0\n";
+      return `datadir_size: ${directorySize(server.config.dataDir)}\nlogdir_size: ${directorySize(server.config.dataLogDir)}\n`;
     default:
       return `${word} is not executed because it is not supported by zkts.\n`;
   }

@@ -60,7 +60,8 @@ export interface ClientConnection {
 }
 
 /** Bytes of the largest batch of txns handed to the log at once (SyncRequestProcessor.maxBatchSize). */
-export const groupCommitTxnsMax = 1000;
+/** ZooKeeper's zookeeper.maxBatchSize default: txns written and synced together at most. */
+export const groupCommitTxnsMaxDefault = 1000;
 /** Batches of container deletions per check, as ContainerManager's maxPerMinute. */
 const containerIntervalFloorMs = 100;
 
@@ -182,7 +183,7 @@ export class ZooKeeperServer {
     };
     this.groupCommit = new GroupCommit(
       this.log,
-      groupCommitTxnsMax,
+      this.config.groupCommitTxnsMax,
       (batch) => this.applyDurable(batch),
       (error) => {
         // A log that cannot write must not acknowledge anything more: stop serving.

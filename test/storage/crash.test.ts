@@ -1,7 +1,8 @@
 /**
  * Crash safety: clients write continuously and record every acknowledged write; the
  * server process is killed with SIGKILL at a random moment (often while a snapshot is
- * being written or the log rolls: snapCount and preAllocSize are small) and restarted.
+ * being written or the log grows: snapCount and preAllocSize are small, and 2 MiB of bulk
+ * data makes each snapshot take a while) and restarted.
  * After each restart every acknowledged write is there with its value or a later one,
  * nothing appears that was never requested, and sequential counters never go back.
  * ZKTS_CRASH_CYCLES sets the number of cycles (`npm run soak:crash` runs 1,000);
@@ -56,6 +57,11 @@ describe(`crash safety: ${cycles} SIGKILL cycles (seed ${seed})`, () => {
       const setup = await ZooKeeperClient.connect(`127.0.0.1:${server.port}`);
       await setup.create("/crash", null);
       await setup.create("/crash/seq", null);
+      // Bulk: 2,000 nodes of 1 KiB make each snapshot a couple of MiB, so kills land while one
+      // is being written.
+      await setup.create("/bulk", null);
+      const bulk = Buffer.alloc(1024, 0x5a);
+      await Promise.all(Array.from({ length: 2000 }, (_, i) => setup.create(`/bulk/b${i}`, bulk)));
       for (let w = 0; w < writers; w++) {
         for (let k = 0; k < keysPerWriter; k++) {
           await setup.create(`/crash/w${w}k${k}`, "0");
@@ -122,6 +128,7 @@ describe(`crash safety: ${cycles} SIGKILL cycles (seed ${seed})`, () => {
           state.acknowledged = value;
           state.requested = value;
         }
+        assert.equal((await checker.getChildren("/bulk")).children.length, 2000);
         // A new sequential node is numbered after every one acknowledged before the crash.
         const { path: created } = await checker.create("/crash/seq/s-", null, {
           mode: CreateMode.PERSISTENT_SEQUENTIAL,
