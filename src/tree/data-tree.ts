@@ -10,7 +10,7 @@ import type { Txn } from "../jute/txn.js";
 import { AclCache, openUnsafeAclIndex } from "./acl-cache.js";
 import { addDigest, digestVersion, nodeDigest, type ZxidDigest } from "./digest.js";
 import { type EphemeralKind, ephemeralKind, ttlOwner } from "./ephemeral-type.js";
-import { JavaHashSet } from "./java-hash-set.js";
+import { JavaHashSet, noChildren } from "./java-hash-set.js";
 
 /** One znode. `stat` is owned by the tree: copy it before handing it out. */
 export interface Znode {
@@ -157,7 +157,7 @@ export class DataTree {
   /** Adds one node of a snapshot. `path` is "" for the root. Throws when its parent is missing. */
   loadNode(path: string, data: Buffer | null, aclIndex: bigint, stat: StatPersisted): void {
     const key = path === "" ? "/" : path;
-    const node: Znode = { data, aclIndex, stat, children: new JavaHashSet(8), digest: -1 };
+    const node: Znode = { data, aclIndex, stat, children: noChildren, digest: -1 };
     if (!this.aclCache.addUsage(aclIndex)) {
       throw new Error(`snapshot node ${key} uses ACL ${aclIndex}, which the snapshot's ACL map lacks`);
     }
@@ -165,6 +165,7 @@ export class DataTree {
       const lastSlash = path.lastIndexOf("/");
       const parent = this.getNode(path.slice(0, lastSlash));
       if (parent === undefined) throw new Error(`snapshot node ${path} comes before its parent`);
+      if (parent.children === noChildren) parent.children = new JavaHashSet(8);
       parent.children.add(path.slice(lastSlash + 1));
       const owner = stat.ephemeralOwner;
       const kind = this.kindOf(owner);
@@ -455,9 +456,10 @@ export class DataTree {
         ephemeralOwner,
         pzxid: zxid,
       },
-      children: new JavaHashSet(8),
+      children: noChildren,
       digest: -1,
     };
+    if (parent.children === noChildren) parent.children = new JavaHashSet(8);
     parent.children.add(childName);
     this.afterChange(parentName, parent);
     this.nodes.set(path, node);

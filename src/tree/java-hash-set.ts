@@ -73,3 +73,15 @@ export class JavaHashSet implements Iterable<string> {
     return copy;
   }
 }
+
+/**
+ * The children of a node that never had any: one shared, empty set (ZooKeeper's DataNode
+ * also allocates its HashSet only on the first addChild). Adding to it is a bug.
+ */
+class NoChildren extends JavaHashSet {
+  override add(value: string): this {
+    throw new Error(`adding ${value} to the shared empty child set`);
+  }
+}
+
+export const noChildren: JavaHashSet = new NoChildren(8);

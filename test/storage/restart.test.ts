@@ -103,7 +103,7 @@ describe("restart", () => {
         60_000,
       );
       assert.equal(formatted.code, 0, formatted.stderr);
-      assert.match(formatted.stdout, /\/r2n29/);
+      assert.match(formatted.stdout, /\/r1n29/);
 
       const purged = await runProcess(process.execPath, [zktsBin, "purge", dataDir, "-n", "3"], "", 30_000);
       assert.equal(purged.code, 0, purged.stderr);
