@@ -33,6 +33,8 @@ export interface ServerConfig {
   fsyncWarnMs: number;
   /** zookeeper.maxBatchSize: txns written and fdatasync'd together at most. */
   groupCommitTxnsMax: number;
+  /** zookeeper.flushDelay: how long a write may wait for others to share its fdatasync. */
+  flushDelayMs: number;
   snapshotCompression: "none" | "gz";
   trustEmptySnapshot: boolean;
   /** autopurge.snapRetainCount (at least 3). */
@@ -211,6 +213,7 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     snapSizeLimitBytes: integerOf(prop("snapSizeLimitInKb"), "snapSizeLimitInKb", 4_194_304) * 1024,
     preAllocSizeKiB: integerOf(prop("preAllocSize"), "preAllocSize", 65_536),
     forceSync: yes(prop("forceSync"), true),
+    flushDelayMs: Math.max(0, integerOf(prop("flushDelay"), "flushDelay", 0)),
     groupCommitTxnsMax: Math.max(1, integerOf(prop("maxBatchSize"), "maxBatchSize", 1000)),
     fsyncWarnMs: integerOf(prop("fsync.warningthresholdms"), "fsync.warningthresholdms", 1000),
     snapshotCompression: compressionOf(prop("snapshot.compression.method")),

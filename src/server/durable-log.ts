@@ -62,12 +62,16 @@ export class GroupCommit {
   private flushing = false;
   private failed: Error | null = null;
 
+  private delayTimer: NodeJS.Timeout | null = null;
+
   constructor(
     private readonly log: DurableLog,
     private readonly batchTxnsMax: number,
     /** Called, in zxid order, with each batch once it is durable. */
     private readonly onDurable: (batch: LoggedTxn[]) => void,
     private readonly onFailure: (error: Error) => void,
+    /** zookeeper.flushDelay: wait this long for more txns before a write (0: write at once). */
+    private readonly flushDelayMs = 0,
   ) {}
 
   get queuedTxns(): number {
@@ -81,7 +85,21 @@ export class GroupCommit {
   enqueue(entry: LoggedTxn): void {
     if (this.failed !== null) throw this.failed;
     this.queue.push(entry);
-    if (!this.flushing) this.flush();
+    if (!this.flushing) this.flushSoon();
+  }
+
+  /** Flushes now, or after flushDelay unless a whole batch is already waiting. */
+  private flushSoon(): void {
+    if (this.flushDelayMs <= 0 || this.queue.length >= this.batchTxnsMax) {
+      if (this.delayTimer !== null) clearTimeout(this.delayTimer);
+      this.delayTimer = null;
+      this.flush();
+    } else if (this.delayTimer === null && this.queue.length > 0) {
+      this.delayTimer = setTimeout(() => {
+        this.delayTimer = null;
+        if (!this.flushing) this.flush();
+      }, this.flushDelayMs);
+    }
   }
 
   private flush(): void {
@@ -94,7 +112,7 @@ export class GroupCommit {
       () => {
         this.flushing = false;
         this.onDurable(batch);
-        this.flush();
+        this.flushSoon();
       },
       (error: unknown) => {
         this.flushing = false;

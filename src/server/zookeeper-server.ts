@@ -190,6 +190,7 @@ export class ZooKeeperServer {
         this.warn(`txn log failed, refusing writes: ${error.message}`);
         this.stop();
       },
+      this.config.flushDelayMs,
     );
   }
 
