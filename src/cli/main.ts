@@ -65,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
       const { runStorageTool } = await import("./storage-tools.js");
       return runStorageTool(command, rest);
     }
+    case "bench": {
+      const { runBenchCommand } = await import("../bench/bench-command.js");
+      return runBenchCommand(rest);
+    }
     case "version":
     case "--version":
       process.stdout.write(`zkts ${zookeeperCompatibleVersion}\n`);
@@ -73,7 +77,11 @@ async function main(argv: string[]): Promise<number> {
     case "help":
     case "--help":
     case "-h":
-      process.stdout.write(usage + (await import("./storage-tools.js")).storageUsage);
+      process.stdout.write(
+        usage +
+          (await import("./storage-tools.js")).storageUsage +
+          (await import("../bench/bench-command.js")).benchUsage,
+      );
       return command === undefined ? 2 : 0;
     default:
       process.stderr.write(`zkts: unknown command ${command}\n${usage}`);
