@@ -13,10 +13,13 @@ export class JuteDecodeError extends Error {
 /** Appends jute values to a growing buffer. */
 export class JuteWriter {
   private buffer: Buffer;
+  /** A view on `buffer` for 64-bit writes (V8's DataView is far faster than Buffer's BigInt writes). */
+  private view: DataView;
   private length = 0;
 
   constructor(initialBytes = 256) {
     this.buffer = Buffer.allocUnsafe(initialBytes);
+    this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   }
 
   private reserve(bytes: number): void {
@@ -27,6 +30,7 @@ export class JuteWriter {
     const grown = Buffer.allocUnsafe(size);
     this.buffer.copy(grown, 0, 0, this.length);
     this.buffer = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
   }
 
   int(value: number): this {
@@ -38,7 +42,7 @@ export class JuteWriter {
 
   long(value: bigint): this {
     this.reserve(8);
-    this.buffer.writeBigInt64BE(BigInt.asIntN(64, value), this.length);
+    this.view.setBigInt64(this.length, value);
     this.length += 8;
     return this;
   }
@@ -96,6 +100,7 @@ export class JuteWriter {
 /** Reads jute values from a buffer, checking every length against what remains. */
 export class JuteReader {
   private offset: number;
+  private view: DataView | null = null;
 
   constructor(
     private readonly buffer: Buffer,
@@ -130,7 +135,8 @@ export class JuteReader {
 
   long(): bigint {
     this.need(8);
-    const value = this.buffer.readBigInt64BE(this.offset);
+    this.view ??= new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
+    const value = this.view.getBigInt64(this.offset);
     this.offset += 8;
     return value;
   }

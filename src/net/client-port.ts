@@ -189,13 +189,21 @@ class SocketConnection implements ClientConnection {
   }
 
   sendReply(xid: number, zxid: bigint, err: number, body: Buffer | null): void {
-    const writer = new JuteWriter(20 + (body?.length ?? 0));
-    writer.int(0).int(xid).long(zxid).int(err);
-    if (body !== null) writer.raw(body);
-    writer.patchInt(0, writer.byteLength - 4);
+    const bodyBytes = body?.length ?? 0;
+    // A large body goes out as it is, after its header (one writev, no copy); a small one is
+    // copied behind the header so that one buffer goes to the socket.
+    const inline = bodyBytes <= replyInlineBytesMax;
+    const writer = new JuteWriter(20 + (inline ? bodyBytes : 0));
+    writer
+      .int(16 + bodyBytes)
+      .int(xid)
+      .long(zxid)
+      .int(err);
+    if (body !== null && inline) writer.raw(body);
     this.stats.sent++;
     if (xid >= 0) this.stats.lastZxid = zxid;
     this.write(writer.toBuffer());
+    if (body !== null && !inline) this.write(body);
   }
 
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void {
@@ -242,6 +250,9 @@ class SocketConnection implements ClientConnection {
 }
 
 /** The listening client port of one server. */
+/** Reply bodies up to this size are copied behind their header; larger ones are written as they are. */
+const replyInlineBytesMax = 4096;
+
 export class ClientPort {
   private readonly listener: net.Server;
   private readonly connections = new Set<SocketConnection>();

@@ -111,8 +111,9 @@ export class GroupCommit {
     this.log.append(batch).then(
       () => {
         this.flushing = false;
-        this.onDurable(batch);
+        // Start the next write first: the disk works on it while this batch is applied.
         this.flushSoon();
+        this.onDurable(batch);
       },
       (error: unknown) => {
         this.flushing = false;

@@ -102,7 +102,17 @@ function addChange(
   const before = previous?.nodeDigest ?? 0;
   const after = record.stat === null ? 0 : nodeDigest(record.path, record.data, record.stat);
   const treeDigest = addDigest(currentTreeDigest(ctx), after - before);
-  ctx.changes.add({ ...record, nodeDigest: after, treeDigest });
+  // Built field by field: every record has one shape (a spread made them megamorphic).
+  ctx.changes.add({
+    zxid: record.zxid,
+    path: record.path,
+    stat: record.stat,
+    childCount: record.childCount,
+    acl: record.acl,
+    data: record.data,
+    nodeDigest: after,
+    treeDigest,
+  });
 }
 
 /** Opcodes that go through prep and the log. */
