@@ -156,15 +156,13 @@ function normalize(path: string): string {
   return path === "" ? "/" : path;
 }
 
-function recordFor(ctx: PrepContext, path: string): ChangeRecord {
+/** The record for `path` once pending txns apply, or null when it will not exist. */
+function findRecord(ctx: PrepContext, path: string): ChangeRecord | null {
   const key = normalize(path);
   const pending = ctx.changes.latest(key);
-  if (pending !== undefined) {
-    if (pending.stat === null) throw new KeeperError(ErrorCode.NONODE, path);
-    return pending;
-  }
+  if (pending !== undefined) return pending.stat === null ? null : pending;
   const node = ctx.tree.getNode(key);
-  if (node === undefined) throw new KeeperError(ErrorCode.NONODE, path);
+  if (node === undefined) return null;
   return {
     zxid: -1n,
     path: key,
@@ -177,13 +175,18 @@ function recordFor(ctx: PrepContext, path: string): ChangeRecord {
   };
 }
 
+function recordFor(ctx: PrepContext, path: string): ChangeRecord {
+  const record = findRecord(ctx, path);
+  if (record === null) throw new KeeperError(ErrorCode.NONODE, path);
+  return record;
+}
+
+/** Whether `path` will exist once pending txns apply (no exception: creates ask this every time). */
 function exists(ctx: PrepContext, path: string): boolean {
-  try {
-    recordFor(ctx, path);
-    return true;
-  } catch {
-    return false;
-  }
+  const key = normalize(path);
+  const pending = ctx.changes.latest(key);
+  if (pending !== undefined) return pending.stat !== null;
+  return ctx.tree.getNode(key) !== undefined;
 }
 
 function checkPath(path: string): void {
