@@ -146,7 +146,7 @@ function html(results: {
 <rect x="200" y="${y + barHeight + 2}" width="${scale(pick(row.zkts), max)}" height="${barHeight}" fill="#2b7bd9"/><text x="${205 + scale(pick(row.zkts), max)}" y="${y + barHeight + 13}" font-size="11">${pick(row.zkts).toFixed(unit === "ops/s" ? 0 : 2)}</text>`;
       })
       .join("\n");
-    return `<h2>${title} (${unit})</h2><svg width="${width}" height="${results.rows.length * rowHeight + 40}" xmlns="http://www.w3.org/2000/svg">
+    return `<h2>${title} (${unit})</h2><svg width="${width}" height="${results.rows.length * rowHeight + 40}" xmlns="http://www.w3.org/2000/svg" role="img"><title>${title} of Apache ZooKeeper and zkts per workload</title>
 <rect x="200" y="4" width="12" height="12" fill="#d9822b"/><text x="216" y="14" font-size="12">Apache ZooKeeper 3.8</text>
 <rect x="380" y="4" width="12" height="12" fill="#2b7bd9"/><text x="396" y="14" font-size="12">zkts</text>
 ${bars}</svg>`;
