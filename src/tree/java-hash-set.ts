@@ -24,8 +24,11 @@ function tableSizeFor(capacity: number): number {
 
 export class JavaHashSet implements Iterable<string> {
   private capacity: number;
-  private readonly entries = new Map<string, { sequence: number; spread: number }>();
-  private nextSequence = 0;
+  /**
+   * Each value's spread hash, cut to 30 bits (always a small integer in V8, and a table has
+   * at most 2^30 buckets). A Map keeps insertion order, which is the order within a bucket.
+   */
+  private readonly entries = new Map<string, number>();
   private ordered: string[] | null = null;
 
   /** @param initialCapacity as in `new HashSet<>(initialCapacity)`; Java's default is 16. */
@@ -44,7 +47,7 @@ export class JavaHashSet implements Iterable<string> {
   add(value: string): this {
     if (this.entries.has(value)) return this;
     const hash = javaStringHash(value);
-    this.entries.set(value, { sequence: this.nextSequence++, spread: hash ^ (hash >>> 16) });
+    this.entries.set(value, (hash ^ (hash >>> 16)) & 0x3fff_ffff);
     if (this.entries.size > this.capacity * loadFactor) this.capacity *= 2;
     this.ordered = null;
     return this;
@@ -59,8 +62,9 @@ export class JavaHashSet implements Iterable<string> {
   [Symbol.iterator](): Iterator<string> {
     if (this.ordered === null) {
       const mask = this.capacity - 1;
+      // A stable sort by bucket keeps insertion order within each bucket, as Java's chains do.
       this.ordered = [...this.entries.entries()]
-        .sort(([, a], [, b]) => (a.spread & mask) - (b.spread & mask) || a.sequence - b.sequence)
+        .sort(([, a], [, b]) => (a & mask) - (b & mask))
         .map(([value]) => value);
     }
     return this.ordered[Symbol.iterator]();
