@@ -44,7 +44,7 @@ function run(peers: Map<bigint, Peer>, pick: () => number, stepsMax = 20_000): n
 }
 
 describe("fast leader election", () => {
-  it("agrees on one leader, at least as up to date as a quorum, whatever the delivery order", () => {
+  it("settles every server on a leader at least as up to date as a quorum, whatever the delivery order", () => {
     fc.assert(
       fc.property(
         fc.array(
@@ -73,19 +73,21 @@ describe("fast leader election", () => {
             x = (Math.imul(x, 1103515245) + 12345) >>> 0;
             return x / 2 ** 32;
           });
-          const leaders = new Set([...peers.values()].map((peer) => peer.election.decision!.vote.leader));
-          assert.equal(leaders.size, 1, "every server settles on the same leader");
-          const leader = Number([...leaders][0]!);
+          // FLE alone may settle two servers on different leaders when messages are slower than
+          // finalizeWait (ZAB's discovery then sends the odd one back to LOOKING); what must hold
+          // is that every leader chosen is at least as up to date as a majority, so it holds every
+          // committed txn, and that a server leads only when it chose itself.
           for (const [id, peer] of peers) {
+            const decision = peer.election.decision!;
+            const leader = Number(decision.vote.leader);
             assert.equal(
-              peer.election.decision!.state,
-              id === BigInt(leader) ? PeerState.LEADING : PeerState.FOLLOWING,
+              decision.state,
+              id === decision.vote.leader ? PeerState.LEADING : PeerState.FOLLOWING,
             );
+            const [e, c] = rank(leader - 1);
+            const behind = states.filter((s) => s.epoch < e || (s.epoch === e && s.counter <= c)).length;
+            assert.ok(behind > states.length / 2, `server ${id} chose ${leader}, which is behind a majority`);
           }
-          // The leader is at least as up to date as a majority (so it holds every committed txn).
-          const [e, c] = rank(leader - 1);
-          const behind = states.filter((s) => s.epoch < e || (s.epoch === e && s.counter <= c)).length;
-          assert.ok(behind > states.length / 2, `leader ${leader} is behind a majority`);
         },
       ),
       { numRuns: 300 },

@@ -190,6 +190,14 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
       !key.startsWith("group.") &&
       !key.startsWith("weight."),
   );
+  // An ensemble (two or more server.N lines) needs replication, which is not there yet:
+  // refuse rather than run standalone on a configuration that asks for an ensemble.
+  const ensembleSize = [...properties.keys()].filter((key) => /^server\.\d+$/.test(key)).length;
+  if (ensembleSize > 1) {
+    throw new ConfigError(
+      `zoo.cfg lists ${ensembleSize} servers: replicated ensembles are not supported yet; list at most one server.N to run standalone`,
+    );
+  }
   const clientPort = integer(properties, "clientPort", 2181);
   if (clientPort < 0 || clientPort > 65535) throw new ConfigError(`clientPort ${clientPort} out of range`);
   return {
