@@ -152,38 +152,7 @@ export function readSnapshot(bytes: Buffer, visitor: SnapshotVisitor): SnapshotS
       throw new CorruptionError(`bad snapshot magic 0x${(header.magic >>> 0).toString(16)}`, 0);
     if (header.version !== snapshotVersion)
       throw new CorruptionError(`unsupported snapshot version ${header.version}`, 0);
-    const sessionCount = reader.int();
-    if (sessionCount < 0 || sessionCount * 12 > reader.remaining)
-      throw new CorruptionError(`session count ${sessionCount} out of range`, reader.position - 4);
-    const sessions: [bigint, number][] = [];
-    for (let i = 0; i < sessionCount; i++) sessions.push([reader.long(), reader.int()]);
-    visitor.sessions?.(sessions);
-    const aclCount = reader.int();
-    if (aclCount < 0 || aclCount * 12 > reader.remaining)
-      throw new CorruptionError(`ACL map size ${aclCount} out of range`, reader.position - 4);
-    const acls: [bigint, ACL[]][] = [];
-    for (let i = 0; i < aclCount; i++) {
-      const index = reader.long();
-      const length = reader.int();
-      if (length < 0 || length * 12 > reader.remaining)
-        throw new CorruptionError(`ACL list length ${length} out of range`, reader.position - 4);
-      const acl: ACL[] = [];
-      for (let j = 0; j < length; j++) acl.push(AclRecord.read(reader));
-      acls.push([index, acl]);
-    }
-    visitor.acls?.(acls);
-    let nodeCount = 0;
-    for (;;) {
-      const at = reader.position;
-      const path = reader.string();
-      if (path === null) throw new CorruptionError("null path", at);
-      if (path === "/") break;
-      const data = reader.buffer_();
-      const aclIndex = reader.long();
-      const stat = StatPersisted.read(reader);
-      visitor.node({ path, data, aclIndex, stat });
-      nodeCount++;
-    }
+    const { sessions, acls, nodeCount } = readSnapshotBody(reader, visitor, false);
     checkSeal(bytes, reader);
     let digest: ZxidDigest | null = null;
     if (reader.remaining > 0) {
@@ -196,6 +165,52 @@ export function readSnapshot(bytes: Buffer, visitor: SnapshotVisitor): SnapshotS
       throw new CorruptionError(`truncated snapshot: ${error.message}`, reader.position);
     throw error;
   }
+}
+
+/**
+ * The part of a snapshot between its file header and its seal (SerializeUtils'
+ * serializeSnapshot: sessions, ACL cache, nodes, "/"), which is also what a leader sends
+ * after a SNAP packet. With `streaming`, counts are not checked against the bytes at hand
+ * (more may be on the way): a short read throws JuteDecodeError.
+ */
+export function readSnapshotBody(
+  reader: JuteReader,
+  visitor: SnapshotVisitor,
+  streaming: boolean,
+): { sessions: [bigint, number][]; acls: [bigint, ACL[]][]; nodeCount: number } {
+  const sessionCount = reader.int();
+  if (sessionCount < 0 || (!streaming && sessionCount * 12 > reader.remaining))
+    throw new CorruptionError(`session count ${sessionCount} out of range`, reader.position - 4);
+  const sessions: [bigint, number][] = [];
+  for (let i = 0; i < sessionCount; i++) sessions.push([reader.long(), reader.int()]);
+  visitor.sessions?.(sessions);
+  const aclCount = reader.int();
+  if (aclCount < 0 || (!streaming && aclCount * 12 > reader.remaining))
+    throw new CorruptionError(`ACL map size ${aclCount} out of range`, reader.position - 4);
+  const acls: [bigint, ACL[]][] = [];
+  for (let i = 0; i < aclCount; i++) {
+    const index = reader.long();
+    const length = reader.int();
+    if (length < 0 || (!streaming && length * 12 > reader.remaining))
+      throw new CorruptionError(`ACL list length ${length} out of range`, reader.position - 4);
+    const acl: ACL[] = [];
+    for (let j = 0; j < length; j++) acl.push(AclRecord.read(reader));
+    acls.push([index, acl]);
+  }
+  visitor.acls?.(acls);
+  let nodeCount = 0;
+  for (;;) {
+    const at = reader.position;
+    const path = reader.string();
+    if (path === null) throw new CorruptionError("null path", at);
+    if (path === "/") break;
+    const data = reader.buffer_();
+    const aclIndex = reader.long();
+    const stat = StatPersisted.read(reader);
+    visitor.node({ path, data, aclIndex, stat });
+    nodeCount++;
+  }
+  return { sessions, acls, nodeCount };
 }
 
 /** SnapStream.checkSealIntegrity: the Adler32 of every byte before the seal, then "/". */

@@ -9,10 +9,16 @@ import { mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { CreateMode, OpCode, ZooKeeperClient } from "../../src/client/index.js";
 import { PeerState } from "../../src/quorum/election-messages.js";
+import { Learner } from "../../src/quorum/learner.js";
 import { MajorityQuorum, parseServers } from "../../src/quorum/quorum-config.js";
 import { QuorumElection } from "../../src/quorum/quorum-election.js";
+import { DataTree } from "../../src/tree/data-tree.js";
 import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "../support/apache-zookeeper.js";
+import { dumpTree } from "../support/tree-dump.js";
+
+const open = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 
 interface Ensemble {
   properties: Map<string, string>;
@@ -29,7 +35,12 @@ async function ensembleConfig(): Promise<Ensemble> {
   return { properties, clientPorts };
 }
 
-function startZooKeeperPeer(dir: string, id: bigint, ensemble: Ensemble): ChildProcess {
+function startZooKeeperPeer(
+  dir: string,
+  id: bigint,
+  ensemble: Ensemble,
+  systemProperties: string[] = [],
+): ChildProcess {
   const dataDir = join(dir, `zk${id}`);
   mkdirSync(dataDir, { recursive: true });
   writeFileSync(join(dataDir, "myid"), `${id}\n`);
@@ -49,7 +60,14 @@ function startZooKeeperPeer(dir: string, id: bigint, ensemble: Ensemble): ChildP
   const log = openSync(join(dir, `zk${id}.log`), "a");
   return spawn(
     "java",
-    ["-Xmx256m", "-cp", zookeeperClasspath, "org.apache.zookeeper.server.quorum.QuorumPeerMain", cfg],
+    [
+      "-Xmx256m",
+      ...systemProperties,
+      "-cp",
+      zookeeperClasspath,
+      "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+      cfg,
+    ],
     { stdio: ["ignore", log, log] },
   );
 }
@@ -100,4 +118,82 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       },
     );
   }
+
+  it("zkts follows the Apache ZooKeeper leader: a snapshot sync, commits, then a diff sync on return", async () => {
+    const ensemble = await ensembleConfig();
+    const servers = parseServers(ensemble.properties);
+    const quorum = new MajorityQuorum(servers);
+    const peers: ChildProcess[] = [];
+    const election = await QuorumElection.start({ myId: 1n, quorum });
+    let learner: Learner | null = null;
+    let client: ZooKeeperClient | null = null;
+    const expectSame = async (zookeeper: ZooKeeperClient, tree: DataTree) => {
+      await zookeeper.sync("/");
+      const expected = await dumpTree(zookeeper);
+      const last = expected.reduce((max, n) => (n.stat.mzxid > max ? n.stat.mzxid : max), 0n);
+      await waitFor(async () => tree.lastProcessedZxid >= last, 10_000, 20);
+      const ours = [...tree.walk()]
+        .filter(([path]) => path !== "/zookeeper" && !path.startsWith("/zookeeper/"))
+        .map(([path, node]) => ({
+          path,
+          data: node.data === null ? null : node.data.toString("base64"),
+          stat: tree.statOf(node),
+          acl: tree.getACL(node),
+        }))
+        .sort((a, b) => (a.path < b.path ? -1 : 1));
+      assert.deepEqual(
+        ours,
+        [...expected].sort((a, b) => (a.path < b.path ? -1 : 1)),
+      );
+    };
+    try {
+      peers.push(startZooKeeperPeer(join(dir, "follow"), 2n, ensemble));
+      peers.push(startZooKeeperPeer(join(dir, "follow"), 3n, ensemble));
+      await waitFor(async () => (await mode(ensemble.clientPorts.get(3n)!)) === "leader", 60_000, 200);
+      client = await ZooKeeperClient.connect(`127.0.0.1:${ensemble.clientPorts.get(2n)}`);
+      // Written before zkts joins: an empty learner gets them as the leader's snapshot.
+      await client.create("/before", "b");
+      for (let i = 0; i < 20; i++) await client.create(`/before/n${i}`, `v${i}`);
+      await client.setACL("/before/n3", [{ perms: 1, id: { scheme: "world", id: "anyone" } }]);
+      const decision = await election.lookForLeader(0n, 0n);
+      const leader = servers.get(decision.vote.leader)!;
+      const join_ = async (tree: DataTree, acceptedEpoch: bigint, currentEpoch: bigint) => {
+        const next = new Learner({
+          myId: 1n,
+          leaderHost: leader.host,
+          leaderQuorumPort: leader.quorumPort,
+          acceptedEpoch,
+          currentEpoch,
+          tree,
+        });
+        await next.follow();
+        return next;
+      };
+      learner = await join_(new DataTree(), 0n, 0n);
+      assert.equal(learner.syncMode, "SNAP");
+      // Written after: they come as proposals and commits.
+      await client.create("/after", "a", { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      await client.setData("/before/n1", "changed");
+      await client.delete("/before/n2");
+      await client.multi([
+        { type: OpCode.create, request: { path: "/m", data: null, acl: open, flags: 0 } },
+        { type: OpCode.setData, request: { path: "/before", data: Buffer.from("m"), version: -1 } },
+      ]);
+      await expectSame(client, learner.tree);
+      assert.ok(learner.committedSinceUpToDate >= 4);
+      // Away for a while, then back with what it had: the leader sends only the difference.
+      const { tree, acceptedEpoch, currentEpoch } = learner;
+      learner.close();
+      for (let i = 0; i < 5; i++) await client.setData(`/before/n${i + 5}`, `while away ${i}`);
+      await client.delete("/m");
+      learner = await join_(tree, acceptedEpoch, currentEpoch);
+      assert.equal(learner.syncMode, "DIFF");
+      await expectSame(client, learner.tree);
+    } finally {
+      learner?.close();
+      await client?.close();
+      await election.close();
+      await Promise.all(peers.map(stop));
+    }
+  });
 });
