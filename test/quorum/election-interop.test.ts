@@ -130,7 +130,8 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
     const expectSame = async (zookeeper: ZooKeeperClient, tree: DataTree) => {
       await zookeeper.sync("/");
       const expected = await dumpTree(zookeeper);
-      const last = expected.reduce((max, n) => (n.stat.mzxid > max ? n.stat.mzxid : max), 0n);
+      let last = 0n;
+      for (const node of expected) if (node.stat.mzxid > last) last = node.stat.mzxid;
       await waitFor(async () => tree.lastProcessedZxid >= last, 10_000, 20);
       const ours = [...tree.walk()]
         .filter(([path]) => path !== "/zookeeper" && !path.startsWith("/zookeeper/"))
