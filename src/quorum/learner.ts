@@ -5,12 +5,15 @@
  * and the proposals and commits that bring us up to date, NEWLEADER → ACK, UPTODATE;
  * then committed txns are applied through `applyTxn` as they come, and PINGs answered.
  *
- * This is the wire half of a follower and is not yet durable: it keeps the tree in
- * memory, so it acknowledges NEWLEADER (which the handshake requires) but never a
- * proposal, and it is not wired into `zkts server`. TRUNC is refused.
+ * With `storage` it is durable as a follower must be: the accepted epoch is saved before
+ * ACKEPOCH; at NEWLEADER the synced snapshot, the synced proposals and the current epoch
+ * are on disk before the ACK (ZOOKEEPER-3911); each later proposal is on disk before its
+ * ACK. Without storage it acknowledges NEWLEADER only (the handshake needs it) and no
+ * proposal. It serves no clients yet and is not wired into `zkts server`; TRUNC is refused.
  */
 import net from "node:net";
 import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
+import { OpCode } from "../jute/constants.js";
 import type { ACL, StatPersisted } from "../jute/records.js";
 import { readSnapshotBody } from "../storage/snapshot-format.js";
 import { type LogEntry, unmarshallTxnEntry } from "../storage/txn-log-format.js";
@@ -26,6 +29,15 @@ import {
   writeQuorumPacket,
 } from "./quorum-packet.js";
 
+/** Where a durable learner keeps what it acknowledges. */
+export interface LearnerStorage {
+  /** Appends proposals; resolves once they are on disk. */
+  append(entries: readonly LogEntry[]): Promise<void>;
+  /** Writes a snapshot of the tree synced from the leader. */
+  snapshot(tree: DataTree): Promise<void>;
+  saveEpoch(name: "acceptedEpoch" | "currentEpoch", epoch: bigint): Promise<void>;
+}
+
 export interface LearnerOptions {
   myId: bigint;
   leaderHost: string;
@@ -34,13 +46,19 @@ export interface LearnerOptions {
   currentEpoch: bigint;
   /** What we have: the tree (and its lastProcessedZxid) the sync starts from. */
   tree: DataTree;
+  sessions?: ReadonlyMap<bigint, number>;
+  /**
+   * With storage, proposals are on disk before they are acknowledged (and before NEWLEADER
+   * is), as a follower must; without, nothing but NEWLEADER is acknowledged.
+   */
+  storage?: LearnerStorage;
   extendedTypesEnabled?: boolean;
   /** The most bytes buffered from the leader while waiting for a whole packet (a snapshot included). */
   receiveBytesMax?: number;
   warn?(message: string): void;
 }
 
-type Phase = "leaderinfo" | "sync" | "snapshot" | "syncing" | "broadcast";
+type Phase = "leaderinfo" | "sync" | "syncing" | "broadcast";
 
 export class LearnerError extends Error {
   override name = "LearnerError";
@@ -50,6 +68,8 @@ const receiveBytesMaxDefault = 512 * 1024 * 1024;
 
 export class Learner {
   tree: DataTree;
+  /** Live sessions and their timeouts, from the leader's snapshot and committed txns. */
+  readonly sessions: Map<bigint, number>;
   acceptedEpoch: bigint;
   currentEpoch: bigint;
   private socket: net.Socket | null = null;
@@ -59,6 +79,12 @@ export class Learner {
   private readonly proposals: LogEntry[] = [];
   private upToDate: { resolve: () => void; reject: (error: Error) => void } | null = null;
   private closed = false;
+  private snapZxid = 0n;
+  private expectSnapshot = false;
+  private snapshotPending = false;
+  /** Proposals of the sync, logged (all together) at NEWLEADER. */
+  private unlogged: LogEntry[] = [];
+  private processing: Promise<void> = Promise.resolve();
   /** How the leader brought us up to date. */
   syncMode: "DIFF" | "SNAP" | null = null;
   /** Txns applied since UPTODATE, for tests and metrics. */
@@ -66,6 +92,7 @@ export class Learner {
 
   constructor(private readonly options: LearnerOptions) {
     this.tree = options.tree;
+    this.sessions = new Map(options.sessions ?? []);
     this.acceptedEpoch = options.acceptedEpoch;
     this.currentEpoch = options.currentEpoch;
   }
@@ -123,13 +150,21 @@ export class Learner {
     this.socket?.write(Buffer.from(writer.toBuffer()));
   }
 
-  /** Parses every whole packet buffered; a partial one waits for more bytes. */
+  /** Parses every whole packet buffered (a partial one waits for more bytes) and queues it. */
   private consume(): void {
     for (;;) {
       const reader = new JuteReader(this.buffered);
       try {
-        if (this.phase === "snapshot") this.readSnapshot(reader);
-        else this.handle(readQuorumPacket(reader));
+        if (this.expectSnapshot) {
+          const tree = this.readSnapshot(reader);
+          this.expectSnapshot = false;
+          this.enqueue(() => this.snapshotReceived(tree));
+        } else {
+          const packet = readQuorumPacket(reader);
+          // The leader's snapshot follows SNAP on the stream itself.
+          if (packet.type === PacketType.SNAP && this.phase === "sync") this.expectSnapshot = true;
+          this.enqueue(() => this.handle(packet));
+        }
       } catch (error) {
         if (error instanceof JuteDecodeError) return;
         throw error;
@@ -139,13 +174,24 @@ export class Learner {
     }
   }
 
-  /** The leader's snapshot after SNAP: loaded only once all of it (and the signature) is here. */
-  private readSnapshot(reader: JuteReader): void {
+  /** Packets are handled one at a time, in order, each after the disk work of the one before. */
+  private enqueue(step: () => void | Promise<void>): void {
+    this.processing = this.processing
+      .then(step)
+      .catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))));
+  }
+
+  /** The leader's snapshot after SNAP (parsed only once all of it and the signature are here). */
+  private readSnapshot(reader: JuteReader): { tree: DataTree; sessions: [bigint, number][] } {
     const nodes: { path: string; data: Buffer | null; aclIndex: bigint; stat: StatPersisted }[] = [];
     let acls: [bigint, ACL[]][] = [];
+    let sessions: [bigint, number][] = [];
     readSnapshotBody(
       reader,
       {
+        sessions: (list) => {
+          sessions = list;
+        },
         acls: (list) => {
           acls = list;
         },
@@ -159,14 +205,18 @@ export class Learner {
     const tree = new DataTree({ extendedTypesEnabled: this.options.extendedTypesEnabled ?? false });
     tree.beginLoad(acls);
     for (const node of nodes) tree.loadNode(node.path, node.data, node.aclIndex, node.stat);
-    tree.finishLoad(this.snapZxid);
-    this.tree = tree;
-    this.phase = "syncing";
+    return { tree, sessions };
   }
 
-  private snapZxid = 0n;
+  private snapshotReceived({ tree, sessions }: { tree: DataTree; sessions: [bigint, number][] }): void {
+    tree.finishLoad(this.snapZxid);
+    this.tree = tree;
+    this.sessions.clear();
+    for (const [id, timeout] of sessions) this.sessions.set(id, timeout);
+    this.snapshotPending = true;
+  }
 
-  private handle(packet: QuorumPacket): void {
+  private async handle(packet: QuorumPacket): Promise<void> {
     switch (this.phase) {
       case "leaderinfo": {
         if (packet.type !== PacketType.LEADERINFO) {
@@ -176,6 +226,8 @@ export class Learner {
         const epochBytes = Buffer.alloc(4);
         if (this.newEpoch > this.acceptedEpoch) {
           epochBytes.writeInt32BE(Number(this.currentEpoch));
+          // The accepted epoch is on disk before the leader hears we accept it.
+          await this.options.storage?.saveEpoch("acceptedEpoch", this.newEpoch);
           this.acceptedEpoch = this.newEpoch;
         } else if (this.newEpoch === this.acceptedEpoch) {
           epochBytes.writeInt32BE(-1);
@@ -200,7 +252,7 @@ export class Learner {
         } else if (packet.type === PacketType.SNAP) {
           this.snapZxid = packet.zxid;
           this.syncMode = "SNAP";
-          this.phase = "snapshot";
+          this.phase = "syncing";
         } else if (packet.type === PacketType.TRUNC) {
           throw new LearnerError(
             `leader asks to truncate to 0x${packet.zxid.toString(16)}: not supported yet`,
@@ -209,20 +261,27 @@ export class Learner {
           throw new LearnerError(`expected DIFF, SNAP or TRUNC, got packet type ${packet.type}`);
         }
         return;
-      case "syncing":
-      case "broadcast":
-        this.handleSyncOrBroadcast(packet);
-        return;
-      case "snapshot":
+      default:
+        await this.handleSyncOrBroadcast(packet);
         return;
     }
   }
 
-  private handleSyncOrBroadcast(packet: QuorumPacket): void {
+  private async handleSyncOrBroadcast(packet: QuorumPacket): Promise<void> {
+    const storage = this.options.storage;
     switch (packet.type) {
-      case PacketType.PROPOSAL:
-        this.proposals.push(unmarshallTxnEntry(packet.data ?? Buffer.alloc(0)));
+      case PacketType.PROPOSAL: {
+        const entry = unmarshallTxnEntry(packet.data ?? Buffer.alloc(0));
+        this.proposals.push(entry);
+        if (this.phase !== "broadcast") {
+          // Logged at NEWLEADER, as Learner.syncWithLeader does (ZOOKEEPER-3911).
+          this.unlogged.push(entry);
+        } else if (storage !== undefined) {
+          await storage.append([entry]);
+          this.send({ type: PacketType.ACK, zxid: entry.header.zxid, data: null, authinfo: null });
+        }
         return;
+      }
       case PacketType.COMMIT: {
         const next = this.proposals[0];
         if (next === undefined || next.header.zxid !== packet.zxid) {
@@ -231,11 +290,22 @@ export class Learner {
           );
         }
         this.proposals.shift();
+        if (next.txn.type === OpCode.createSession)
+          this.sessions.set(next.header.clientId, next.txn.txn.timeOut);
+        else if (next.header.type === OpCode.closeSession) this.sessions.delete(next.header.clientId);
         this.tree.applyTxn(next.header, next.txn);
         if (this.phase === "broadcast") this.committedSinceUpToDate++;
         return;
       }
       case PacketType.NEWLEADER:
+        // Everything the leader synced is on disk before we say so.
+        if (storage !== undefined) {
+          if (this.snapshotPending) await storage.snapshot(this.tree);
+          if (this.unlogged.length > 0) await storage.append(this.unlogged);
+          await storage.saveEpoch("currentEpoch", this.newEpoch);
+        }
+        this.snapshotPending = false;
+        this.unlogged = [];
         this.currentEpoch = this.newEpoch;
         this.send({ type: PacketType.ACK, zxid: packet.zxid, data: null, authinfo: null });
         return;

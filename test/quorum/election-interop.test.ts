@@ -11,9 +11,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { CreateMode, OpCode, ZooKeeperClient } from "../../src/client/index.js";
 import { PeerState } from "../../src/quorum/election-messages.js";
-import { Learner } from "../../src/quorum/learner.js";
+import { readEpoch, writeEpoch } from "../../src/quorum/epoch-files.js";
+import { Learner, type LearnerStorage } from "../../src/quorum/learner.js";
 import { MajorityQuorum, parseServers } from "../../src/quorum/quorum-config.js";
 import { QuorumElection } from "../../src/quorum/quorum-election.js";
+import { DataDirectory } from "../../src/storage/data-directory.js";
 import { DataTree } from "../../src/tree/data-tree.js";
 import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "../support/apache-zookeeper.js";
 import { dumpTree } from "../support/tree-dump.js";
@@ -195,6 +197,116 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       await client?.close();
       await election.close();
       await Promise.all(peers.map(stop));
+    }
+  });
+
+  it("a durable zkts follower makes the quorum: with a ZooKeeper server down, writes commit on its acks", async () => {
+    const ensemble = await ensembleConfig();
+    const servers = parseServers(ensemble.properties);
+    const quorum = new MajorityQuorum(servers);
+    const base = join(dir, "durable");
+    const zktsDataDir = join(base, "zkts");
+    const peers = new Map<bigint, ChildProcess>();
+    const election = await QuorumElection.start({ myId: 1n, quorum });
+    let learner: Learner | null = null;
+    let client: ZooKeeperClient | null = null;
+    const openDirectory = () =>
+      DataDirectory.open({
+        dataDir: zktsDataDir,
+        dataLogDir: zktsDataDir,
+        preAllocBytes: 65536,
+        forceSync: true,
+        fsyncWarnMs: 1000,
+        snapCount: 100_000,
+        snapSizeLimitBytes: 0,
+        compression: "none",
+        trustEmptySnapshot: false,
+        info: () => {},
+        warn: () => {},
+      });
+    const storageFor = (directory: DataDirectory, owner: () => Learner): LearnerStorage => ({
+      append: (entries) => directory.log.append(entries),
+      snapshot: async (tree) => {
+        directory.log.roll();
+        await directory.takeSnapshot({
+          sessions: [...owner().sessions],
+          acls: tree.acls.entries(),
+          zxid: tree.lastProcessedZxid,
+          getNode: (path) => tree.getNode(path),
+          digestAtEnd: () => tree.lastZxidDigest,
+        });
+      },
+      saveEpoch: (name, epoch) => writeEpoch(zktsDataDir, name, epoch),
+    });
+    try {
+      peers.set(2n, startZooKeeperPeer(base, 2n, ensemble));
+      peers.set(3n, startZooKeeperPeer(base, 3n, ensemble));
+      await waitFor(async () => (await mode(ensemble.clientPorts.get(3n)!)) === "leader", 60_000, 200);
+      client = await ZooKeeperClient.connect(`127.0.0.1:${ensemble.clientPorts.get(3n)}`);
+      await client.create("/d", "0");
+      const decision = await election.lookForLeader(0n, 0n);
+      const leader = servers.get(decision.vote.leader)!;
+      let directory = await openDirectory();
+      await directory.takeSnapshot({
+        sessions: [],
+        acls: [],
+        zxid: 0n,
+        getNode: (path) => new DataTree().getNode(path),
+        digestAtEnd: () => null,
+      });
+      const follow = async (
+        tree: DataTree,
+        sessions: Map<bigint, number>,
+        accepted: bigint,
+        current: bigint,
+      ) => {
+        const next: Learner = new Learner({
+          myId: 1n,
+          leaderHost: leader.host,
+          leaderQuorumPort: leader.quorumPort,
+          acceptedEpoch: accepted,
+          currentEpoch: current,
+          tree,
+          sessions,
+          storage: storageFor(directory, () => next),
+        });
+        await next.follow();
+        return next;
+      };
+      learner = await follow(new DataTree(), new Map(), 0n, 0n);
+      // Server 2 goes: the leader and zkts are the quorum now, so every commit needs zkts's ack.
+      await stop(peers.get(2n)!);
+      for (let i = 0; i < 10; i++) await client.create(`/d/n${i}`, `v${i}`);
+      await client.setData("/d", "10");
+      assert.equal((await client.getData("/d/n9")).data?.toString(), "v9");
+      await client.sync("/");
+      let last = 0n;
+      for (const node of await dumpTree(client)) if (node.stat.mzxid > last) last = node.stat.mzxid;
+      await waitFor(async () => learner!.tree.lastProcessedZxid >= last, 10_000, 20);
+      // Server 2 back, zkts restarted from its own disk: it has everything it acknowledged.
+      peers.set(2n, startZooKeeperPeer(base, 2n, ensemble));
+      await waitFor(async () => (await mode(ensemble.clientPorts.get(2n)!)) === "follower", 60_000, 200);
+      learner.close();
+      await directory.close();
+      directory = await openDirectory();
+      const restored = await directory.restore({});
+      assert.equal(restored.tree.lastProcessedZxid, last);
+      assert.equal((restored.tree.getNode("/d/n9")?.data ?? Buffer.alloc(0)).toString(), "v9");
+      const accepted = (await readEpoch(zktsDataDir, "acceptedEpoch")) ?? -1n;
+      const current = (await readEpoch(zktsDataDir, "currentEpoch")) ?? -1n;
+      assert.equal(accepted, current);
+      assert.ok(current >= 1n);
+      learner = await follow(restored.tree, restored.sessions, accepted, current);
+      assert.equal(learner.syncMode, "DIFF");
+      await client.create("/d/after", "a");
+      await client.sync("/");
+      await waitFor(async () => learner!.tree.getNode("/d/after") !== undefined, 10_000, 20);
+      await directory.close();
+    } finally {
+      learner?.close();
+      await client?.close();
+      await election.close();
+      await Promise.all([...peers.values()].map(stop));
     }
   });
 });
