@@ -1,7 +1,7 @@
 /**
  * The learner side of ZooKeeper 3.8's quorum protocol (Learner.registerWithLeader,
  * syncWithLeader, Follower.processPacket), over TCP to a leader's quorum port:
- * FOLLOWERINFO → LEADERINFO → ACKEPOCH, then DIFF or SNAP (with the leader's snapshot)
+ * FOLLOWERINFO (OBSERVERINFO) → LEADERINFO → ACKEPOCH, then DIFF or SNAP (with the leader's snapshot)
  * and the proposals and commits that bring us up to date, NEWLEADER → ACK, UPTODATE;
  * then committed txns are applied through `applyTxn` as they come, and PINGs answered.
  *
@@ -47,6 +47,8 @@ export interface LearnerOptions {
   /** What we have: the tree (and its lastProcessedZxid) the sync starts from. */
   tree: DataTree;
   sessions?: ReadonlyMap<bigint, number>;
+  /** A follower votes and acknowledges proposals; an observer only learns (INFORM). */
+  role?: "follower" | "observer";
   /**
    * With storage, proposals are on disk before they are acknowledged (and before NEWLEADER
    * is), as a follower must; without, nothing but NEWLEADER is acknowledged.
@@ -108,7 +110,7 @@ export class Learner {
       socket.on("close", () => this.fail(new LearnerError("leader closed the connection")));
       socket.on("connect", () => {
         this.send({
-          type: PacketType.FOLLOWERINFO,
+          type: this.options.role === "observer" ? PacketType.OBSERVERINFO : PacketType.FOLLOWERINFO,
           zxid: makeZxid(this.acceptedEpoch, 0n),
           data: encodeLearnerInfo(this.options.myId, 0n),
           authinfo: null,
@@ -276,10 +278,18 @@ export class Learner {
         if (this.phase !== "broadcast") {
           // Logged at NEWLEADER, as Learner.syncWithLeader does (ZOOKEEPER-3911).
           this.unlogged.push(entry);
-        } else if (storage !== undefined) {
+        } else if (storage !== undefined && this.options.role !== "observer") {
           await storage.append([entry]);
           this.send({ type: PacketType.ACK, zxid: entry.header.zxid, data: null, authinfo: null });
         }
+        return;
+      }
+      case PacketType.INFORM: {
+        // What an observer hears: a committed txn, to log and apply (never acknowledged).
+        const entry = unmarshallTxnEntry(packet.data ?? Buffer.alloc(0));
+        if (this.phase !== "broadcast") this.unlogged.push(entry);
+        else await storage?.append([entry]);
+        this.applyCommitted(entry);
         return;
       }
       case PacketType.COMMIT: {
@@ -290,11 +300,7 @@ export class Learner {
           );
         }
         this.proposals.shift();
-        if (next.txn.type === OpCode.createSession)
-          this.sessions.set(next.header.clientId, next.txn.txn.timeOut);
-        else if (next.header.type === OpCode.closeSession) this.sessions.delete(next.header.clientId);
-        this.tree.applyTxn(next.header, next.txn);
-        if (this.phase === "broadcast") this.committedSinceUpToDate++;
+        this.applyCommitted(next);
         return;
       }
       case PacketType.NEWLEADER:
@@ -330,6 +336,14 @@ export class Learner {
       default:
         return;
     }
+  }
+
+  private applyCommitted(entry: LogEntry): void {
+    if (entry.txn.type === OpCode.createSession)
+      this.sessions.set(entry.header.clientId, entry.txn.txn.timeOut);
+    else if (entry.header.type === OpCode.closeSession) this.sessions.delete(entry.header.clientId);
+    this.tree.applyTxn(entry.header, entry.txn);
+    if (this.phase === "broadcast") this.committedSinceUpToDate++;
   }
 
   close(): void {

@@ -27,11 +27,12 @@ interface Ensemble {
   clientPorts: Map<bigint, number>;
 }
 
-async function ensembleConfig(): Promise<Ensemble> {
+async function ensembleConfig(zktsRole: "participant" | "observer" = "participant"): Promise<Ensemble> {
   const properties = new Map<string, string>();
   const clientPorts = new Map<bigint, number>();
   for (const id of [1n, 2n, 3n]) {
-    properties.set(`server.${id}`, `127.0.0.1:${await freePort()}:${await freePort()}`);
+    const role = id === 1n ? `:${zktsRole}` : "";
+    properties.set(`server.${id}`, `127.0.0.1:${await freePort()}:${await freePort()}${role}`);
     clientPorts.set(id, await freePort());
   }
   return { properties, clientPorts };
@@ -307,6 +308,49 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       await client?.close();
       await election.close();
       await Promise.all([...peers.values()].map(stop));
+    }
+  });
+
+  it("zkts observes an Apache ZooKeeper ensemble: it decides OBSERVING and learns every commit by INFORM", async () => {
+    const ensemble = await ensembleConfig("observer");
+    const servers = parseServers(ensemble.properties);
+    const quorum = new MajorityQuorum(servers);
+    const peers: ChildProcess[] = [];
+    const election = await QuorumElection.start({ myId: 1n, quorum });
+    let learner: Learner | null = null;
+    let client: ZooKeeperClient | null = null;
+    try {
+      peers.push(startZooKeeperPeer(join(dir, "observe"), 2n, ensemble));
+      peers.push(startZooKeeperPeer(join(dir, "observe"), 3n, ensemble));
+      await waitFor(async () => (await mode(ensemble.clientPorts.get(3n)!)) === "leader", 60_000, 200);
+      client = await ZooKeeperClient.connect(`127.0.0.1:${ensemble.clientPorts.get(2n)}`);
+      await client.create("/o", "before");
+      const decision = await election.lookForLeader(0n, 0n);
+      assert.equal(decision.state, PeerState.OBSERVING);
+      assert.equal(decision.vote.leader, 3n);
+      const leader = servers.get(3n)!;
+      learner = new Learner({
+        myId: 1n,
+        leaderHost: leader.host,
+        leaderQuorumPort: leader.quorumPort,
+        acceptedEpoch: 0n,
+        currentEpoch: 0n,
+        tree: new DataTree(),
+        role: "observer",
+      });
+      await learner.follow();
+      for (let i = 0; i < 5; i++) await client.create(`/o/n${i}`, `v${i}`);
+      await client.setData("/o", "after");
+      await client.sync("/");
+      const observed = learner;
+      await waitFor(async () => observed.tree.getNode("/o")?.data?.toString() === "after", 10_000, 20);
+      assert.equal(observed.tree.getNode("/o")?.children.size, 5);
+      assert.ok(observed.committedSinceUpToDate >= 6);
+    } finally {
+      learner?.close();
+      await client?.close();
+      await election.close();
+      await Promise.all(peers.map(stop));
     }
   });
 });
