@@ -7,12 +7,14 @@
  *
  *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
  */
+
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { optionValue } from "../src/bench/bench-command.js";
 import type { BenchReport } from "../src/bench/load-generator.js";
 import {
   cpuSeconds,
@@ -27,10 +29,7 @@ import {
 
 const run = promisify(execFile);
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const index = args.indexOf(`--${name}`);
-  return index === -1 ? fallback : (args[index + 1] ?? fallback);
-};
+const option = (name: string, fallback: string) => optionValue(args, name, fallback);
 const quick = args.includes("--quick");
 const seconds = Number(option("seconds", quick ? "2" : "5"));
 const repeats = Number(option("repeats", quick ? "1" : "3"));

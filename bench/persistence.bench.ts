@@ -8,10 +8,12 @@
  * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000]
  * Writes bench/results/persistence-<date>.json and prints a table.
  */
+
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { optionValue } from "../src/bench/bench-command.js";
 import { ZooKeeperClient } from "../src/client/index.js";
 import {
   cpuSeconds,
@@ -26,10 +28,7 @@ import {
 } from "./servers.js";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => {
-  const index = args.indexOf(`--${name}`);
-  return index === -1 ? fallback : (args[index + 1] ?? fallback);
-};
+const option = (name: string, fallback: string) => optionValue(args, name, fallback);
 const seconds = Number(option("seconds", "5"));
 const znodeCounts = option("znodes", "100000").split(",").map(Number);
 const clientCounts = [1, 8, 64];

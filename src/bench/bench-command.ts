@@ -38,11 +38,14 @@ const inFlightMax = 1_000;
 const valueBytesMax = 1024 * 1024;
 const processesMax = 64;
 
+/** The word after `--name` in `args`, else `fallback`. */
+export function optionValue(args: readonly string[], name: string, fallback: string): string {
+  const index = args.indexOf(`--${name}`);
+  return index === -1 ? fallback : (args[index + 1] ?? fallback);
+}
+
 export function parseBenchArgs(args: string[]): { options: BenchOptions; json: boolean } {
-  const value = (name: string, fallback: string) => {
-    const index = args.indexOf(`--${name}`);
-    return index === -1 ? fallback : (args[index + 1] ?? fallback);
-  };
+  const value = (name: string, fallback: string) => optionValue(args, name, fallback);
   const number = (name: string, fallback: number, max: number) => {
     const parsed = Number(value(name, String(fallback)));
     if (!Number.isInteger(parsed) || parsed < 1 || parsed > max) {

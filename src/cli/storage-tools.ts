@@ -283,22 +283,7 @@ async function datadirVerify(
   out: NodeJS.WritableStream,
 ): Promise<number> {
   const warnings: string[] = [];
-  const directory = await DataDirectory.open(
-    {
-      dataDir,
-      dataLogDir,
-      preAllocBytes: 0,
-      forceSync: true,
-      fsyncWarnMs: 0,
-      snapCount: 2,
-      snapSizeLimitBytes: 0,
-      compression: "none",
-      trustEmptySnapshot: false,
-      info: () => {},
-      warn: (message) => warnings.push(message),
-    },
-    true,
-  );
+  const directory = await DataDirectory.inspect(dataDir, dataLogDir, (message) => warnings.push(message));
   let problems = 0;
   for (const snapshot of await listZxidFiles(directory.snapDir, "snapshot")) {
     try {
@@ -356,22 +341,7 @@ async function purge(args: string[], out: NodeJS.WritableStream): Promise<number
   if (dirs.length === 0 || !Number.isInteger(retain) || retain < 3) {
     throw new UsageError("zkts purge DATADIR [DATALOGDIR] [-n N], N at least 3");
   }
-  const directory = await DataDirectory.open(
-    {
-      dataDir: dirs[0]!,
-      dataLogDir: dirs[1] ?? dirs[0]!,
-      preAllocBytes: 0,
-      forceSync: true,
-      fsyncWarnMs: 0,
-      snapCount: 2,
-      snapSizeLimitBytes: 0,
-      compression: "none",
-      trustEmptySnapshot: false,
-      info: () => {},
-      warn: () => {},
-    },
-    true,
-  );
+  const directory = await DataDirectory.inspect(dirs[0]!, dirs[1] ?? dirs[0]!, () => {});
   const deleted = await directory.purge(retain);
   out.write(deleted.length === 0 ? "nothing to purge\n" : `deleted ${deleted.join(", ")}\n`);
   return 0;

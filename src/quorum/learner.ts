@@ -33,8 +33,8 @@ import {
 export interface LearnerStorage {
   /** Appends proposals; resolves once they are on disk. */
   append(entries: readonly LogEntry[]): Promise<void>;
-  /** Writes a snapshot of the tree synced from the leader. */
-  snapshot(tree: DataTree): Promise<void>;
+  /** Writes a snapshot of the tree (and sessions) synced from the leader. */
+  snapshot(tree: DataTree, sessions: ReadonlyMap<bigint, number>): Promise<void>;
   saveEpoch(name: "acceptedEpoch" | "currentEpoch", epoch: bigint): Promise<void>;
 }
 
@@ -306,7 +306,7 @@ export class Learner {
       case PacketType.NEWLEADER:
         // Everything the leader synced is on disk before we say so.
         if (storage !== undefined) {
-          if (this.snapshotPending) await storage.snapshot(this.tree);
+          if (this.snapshotPending) await storage.snapshot(this.tree, this.sessions);
           if (this.unlogged.length > 0) await storage.append(this.unlogged);
           await storage.saveEpoch("currentEpoch", this.newEpoch);
         }

@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from "node:fs";
 import { ClientPort, type Logger } from "../net/client-port.js";
-import { DataDirectory, type Restored } from "../storage/data-directory.js";
+import { DataDirectory, type DataDirectoryOptions, type Restored } from "../storage/data-directory.js";
 import type { ServerConfig } from "./config.js";
 import type { DurableLog } from "./durable-log.js";
 import { type Clock, ZooKeeperServer } from "./zookeeper-server.js";
@@ -27,6 +27,23 @@ export interface StandaloneOptions {
   log?: DurableLog;
 }
 
+/** The data directory settings a zoo.cfg gives (dataDir, dataLogDir, snapCount, forceSync, ...). */
+export function dataDirectoryOptions(config: ServerConfig, logger: Logger): DataDirectoryOptions {
+  return {
+    dataDir: config.dataDir,
+    dataLogDir: config.dataLogDir,
+    preAllocBytes: config.preAllocSizeKiB * 1024,
+    forceSync: config.forceSync,
+    fsyncWarnMs: config.fsyncWarnMs,
+    snapCount: config.snapCount,
+    snapSizeLimitBytes: config.snapSizeLimitBytes,
+    compression: config.snapshotCompression,
+    trustEmptySnapshot: config.trustEmptySnapshot,
+    info: (message) => logger.info(message),
+    warn: (message) => logger.warn(message),
+  };
+}
+
 /** Starts a standalone server and resolves once its client port listens. */
 export async function startStandalone(options: StandaloneOptions): Promise<StandaloneServer> {
   const { config } = options;
@@ -36,19 +53,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   let directory: DataDirectory | null = null;
   let restored: Restored | null = null;
   if (options.log === undefined) {
-    directory = await DataDirectory.open({
-      dataDir: config.dataDir,
-      dataLogDir: config.dataLogDir,
-      preAllocBytes: config.preAllocSizeKiB * 1024,
-      forceSync: config.forceSync,
-      fsyncWarnMs: config.fsyncWarnMs,
-      snapCount: config.snapCount,
-      snapSizeLimitBytes: config.snapSizeLimitBytes,
-      compression: config.snapshotCompression,
-      trustEmptySnapshot: config.trustEmptySnapshot,
-      info: (message) => logger.info(message),
-      warn: (message) => logger.warn(message),
-    });
+    directory = await DataDirectory.open(dataDirectoryOptions(config, logger));
     const started = performance.now();
     restored = await directory.restore({ extendedTypesEnabled: config.extendedTypesEnabled });
     // ZooKeeperServer.loadData: ephemerals of sessions that no longer exist go.

@@ -20,6 +20,7 @@ import {
 } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
+import { treeSnapshotSource } from "../storage/data-directory.js";
 import type { SnapshotSource } from "../storage/snapshot-format.js";
 import { containerDeletionCandidates } from "../tree/containers.js";
 import { DataTree, type ProcessTxnResult, type TriggeredEvent } from "../tree/data-tree.js";
@@ -450,14 +451,7 @@ export class ZooKeeperServer {
 
   /** What a fuzzy snapshot reads, from now on, of this server's state. */
   snapshotSource(): SnapshotSource {
-    const tree = this.tree;
-    return {
-      sessions: [...this.committedSessions],
-      acls: tree.acls.entries(),
-      zxid: tree.lastProcessedZxid,
-      getNode: (path) => tree.getNode(path),
-      digestAtEnd: () => tree.lastZxidDigest,
-    };
+    return treeSnapshotSource(this.tree, this.committedSessions);
   }
 
   /** DataTree.compareDigest: the tree must hold the digest the txn was logged with. */

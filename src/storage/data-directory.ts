@@ -97,6 +97,30 @@ export class DataDirectory {
     this.resetSnapshotStats();
   }
 
+  /** Opens a data directory only to read it (the tools): nothing is created, changed or removed. */
+  static inspect(
+    dataDir: string,
+    dataLogDir: string,
+    warn: (message: string) => void,
+  ): Promise<DataDirectory> {
+    return DataDirectory.open(
+      {
+        dataDir,
+        dataLogDir,
+        preAllocBytes: 0,
+        forceSync: true,
+        fsyncWarnMs: 0,
+        snapCount: 2,
+        snapSizeLimitBytes: 0,
+        compression: "none",
+        trustEmptySnapshot: false,
+        info: () => {},
+        warn,
+      },
+      true,
+    );
+  }
+
   /** Creates the version-2 directories and removes snapshot temporaries a crash left. */
   static async open(options: DataDirectoryOptions, readOnly = false): Promise<DataDirectory> {
     const directory = new DataDirectory(options);
@@ -454,4 +478,18 @@ export async function truncateFile(path: string, end: number): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/** What a snapshot of `tree` reads, from now on (the walk is fuzzy if the tree changes meanwhile). */
+export function treeSnapshotSource(
+  tree: DataTree,
+  sessions: Iterable<readonly [bigint, number]>,
+): SnapshotSource {
+  return {
+    sessions: [...sessions],
+    acls: tree.acls.entries(),
+    zxid: tree.lastProcessedZxid,
+    getNode: (path) => tree.getNode(path),
+    digestAtEnd: () => tree.lastZxidDigest,
+  };
 }

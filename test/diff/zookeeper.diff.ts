@@ -17,6 +17,7 @@ import * as R from "../../src/jute/records.js";
 import { generateDigest } from "../../src/server/auth.js";
 import { startTestingServer, type TestingServer } from "../../src/server/testing-server.js";
 import { type ApacheZooKeeper, startApacheZooKeeper } from "../support/apache-zookeeper.js";
+import { seededRandom } from "../support/local-config.js";
 import { type RawReply, RawSession } from "../support/raw-session.js";
 
 const seed = Number(process.env.ZKTS_DIFF_SEED ?? 20261124);
@@ -24,19 +25,7 @@ const operationsCount = Number(process.env.ZKTS_DIFF_OPS ?? 5000);
 const sessionsCount = 4;
 const superPassword = "super:s3cret";
 
-/** mulberry32: a small seeded generator, so a seed replays the same sequence. */
-function random(seedValue: number): () => number {
-  let a = seedValue >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = random(seed);
+const rng = seededRandom(seed);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 const chance = (p: number) => rng() < p;
 

@@ -12,12 +12,15 @@ import { after, before, describe, it } from "node:test";
 import { CreateMode, OpCode, ZooKeeperClient } from "../../src/client/index.js";
 import { PeerState } from "../../src/quorum/election-messages.js";
 import { readEpoch, writeEpoch } from "../../src/quorum/epoch-files.js";
-import { Learner, type LearnerStorage } from "../../src/quorum/learner.js";
-import { MajorityQuorum, parseServers } from "../../src/quorum/quorum-config.js";
+import { Learner, type LearnerOptions, type LearnerStorage } from "../../src/quorum/learner.js";
+import { MajorityQuorum, parseServers, type QuorumServer } from "../../src/quorum/quorum-config.js";
 import { QuorumElection } from "../../src/quorum/quorum-election.js";
-import { DataDirectory } from "../../src/storage/data-directory.js";
+import { dataDirectoryOptions } from "../../src/server/standalone.js";
+import { DataDirectory, treeSnapshotSource } from "../../src/storage/data-directory.js";
 import { DataTree } from "../../src/tree/data-tree.js";
 import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "../support/apache-zookeeper.js";
+import { localServerConfig } from "../support/local-config.js";
+import { stopProcess } from "../support/processes.js";
 import { dumpTree } from "../support/tree-dump.js";
 
 const open = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
@@ -75,16 +78,26 @@ function startZooKeeperPeer(
   );
 }
 
+/** A learner with id 1 for `leader`, from an empty tree and epoch 0 unless told otherwise. */
+function learnerFor(leader: QuorumServer, options: Partial<LearnerOptions> = {}): Learner {
+  return new Learner({
+    myId: 1n,
+    leaderHost: leader.host,
+    leaderQuorumPort: leader.quorumPort,
+    acceptedEpoch: 0n,
+    currentEpoch: 0n,
+    tree: new DataTree(),
+    ...options,
+  });
+}
+
 async function mode(port: number): Promise<string> {
   const answer = await fourLetterWord("127.0.0.1", port, "srvr").catch(() => "");
   return /Mode: (\w+)/.exec(answer)?.[1] ?? "";
 }
 
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  await exited;
+function stop(child: ChildProcess): Promise<void> {
+  return stopProcess(child);
 }
 
 describe("leader election with Apache ZooKeeper 3.8 peers", () => {
@@ -162,14 +175,7 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       const decision = await election.lookForLeader(0n, 0n);
       const leader = servers.get(decision.vote.leader)!;
       const join_ = async (tree: DataTree, acceptedEpoch: bigint, currentEpoch: bigint) => {
-        const next = new Learner({
-          myId: 1n,
-          leaderHost: leader.host,
-          leaderQuorumPort: leader.quorumPort,
-          acceptedEpoch,
-          currentEpoch,
-          tree,
-        });
+        const next = learnerFor(leader, { tree, acceptedEpoch, currentEpoch });
         await next.follow();
         return next;
       };
@@ -212,30 +218,14 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
     let learner: Learner | null = null;
     let client: ZooKeeperClient | null = null;
     const openDirectory = () =>
-      DataDirectory.open({
-        dataDir: zktsDataDir,
-        dataLogDir: zktsDataDir,
-        preAllocBytes: 65536,
-        forceSync: true,
-        fsyncWarnMs: 1000,
-        snapCount: 100_000,
-        snapSizeLimitBytes: 0,
-        compression: "none",
-        trustEmptySnapshot: false,
-        info: () => {},
-        warn: () => {},
-      });
-    const storageFor = (directory: DataDirectory, owner: () => Learner): LearnerStorage => ({
+      DataDirectory.open(
+        dataDirectoryOptions(localServerConfig(zktsDataDir), { info: () => {}, warn: () => {} }),
+      );
+    const storageFor = (directory: DataDirectory): LearnerStorage => ({
       append: (entries) => directory.log.append(entries),
-      snapshot: async (tree) => {
+      snapshot: async (tree, sessions) => {
         directory.log.roll();
-        await directory.takeSnapshot({
-          sessions: [...owner().sessions],
-          acls: tree.acls.entries(),
-          zxid: tree.lastProcessedZxid,
-          getNode: (path) => tree.getNode(path),
-          digestAtEnd: () => tree.lastZxidDigest,
-        });
+        await directory.takeSnapshot(treeSnapshotSource(tree, sessions));
       },
       saveEpoch: (name, epoch) => writeEpoch(zktsDataDir, name, epoch),
     });
@@ -248,28 +238,20 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       const decision = await election.lookForLeader(0n, 0n);
       const leader = servers.get(decision.vote.leader)!;
       let directory = await openDirectory();
-      await directory.takeSnapshot({
-        sessions: [],
-        acls: [],
-        zxid: 0n,
-        getNode: (path) => new DataTree().getNode(path),
-        digestAtEnd: () => null,
-      });
+      // A new data directory starts with snapshot.0, as zkts server and ZooKeeper write it.
+      await directory.takeSnapshot(treeSnapshotSource(new DataTree(), []));
       const follow = async (
         tree: DataTree,
         sessions: Map<bigint, number>,
         accepted: bigint,
         current: bigint,
       ) => {
-        const next: Learner = new Learner({
-          myId: 1n,
-          leaderHost: leader.host,
-          leaderQuorumPort: leader.quorumPort,
+        const next = learnerFor(leader, {
           acceptedEpoch: accepted,
           currentEpoch: current,
           tree,
           sessions,
-          storage: storageFor(directory, () => next),
+          storage: storageFor(directory),
         });
         await next.follow();
         return next;
@@ -329,15 +311,7 @@ describe("leader election with Apache ZooKeeper 3.8 peers", () => {
       assert.equal(decision.state, PeerState.OBSERVING);
       assert.equal(decision.vote.leader, 3n);
       const leader = servers.get(3n)!;
-      learner = new Learner({
-        myId: 1n,
-        leaderHost: leader.host,
-        leaderQuorumPort: leader.quorumPort,
-        acceptedEpoch: 0n,
-        currentEpoch: 0n,
-        tree: new DataTree(),
-        role: "observer",
-      });
+      learner = learnerFor(leader, { role: "observer" });
       await learner.follow();
       for (let i = 0; i < 5; i++) await client.create(`/o/n${i}`, `v${i}`);
       await client.setData("/o", "after");

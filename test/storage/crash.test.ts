@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CreateMode, ZooKeeperClient } from "../../src/client/index.js";
+import { seededRandom } from "../support/local-config.js";
 import { startServing } from "../support/zkts-process.js";
 
 const cycles = Number(process.env.ZKTS_CRASH_CYCLES ?? 30);
@@ -22,18 +23,6 @@ const writers = 4;
 const keysPerWriter = 8;
 const inFlightPerWriter = 16;
 
-/** A small seeded generator (mulberry32), so a failing run can be replayed. */
-function random(seedValue: number): () => number {
-  let state = seedValue >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface KeyState {
   requested: number;
   acknowledged: number;
@@ -41,7 +30,7 @@ interface KeyState {
 
 describe(`crash safety: ${cycles} SIGKILL cycles (seed ${seed})`, () => {
   it("keeps every acknowledged write and invents none", async () => {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const dir = mkdtempSync(join(tmpdir(), "zkts-crash-"));
     const properties = {
       dataDir: join(dir, "data"),

@@ -11,26 +11,21 @@ import { basename, join } from "node:path";
 import { describe, it } from "node:test";
 import { promisify } from "node:util";
 import { ZooKeeperClient } from "../../src/client/index.js";
-import { configFromProperties } from "../../src/server/config.js";
 import { startStandalone } from "../../src/server/standalone.js";
 import { fourLetterWord, startApacheZooKeeper, zookeeperClasspath } from "../support/apache-zookeeper.js";
+import { localServerConfig } from "../support/local-config.js";
 import { dumpTree, mixedWorkload } from "../support/tree-dump.js";
 
 const rounds = 40;
 const run = promisify(execFile);
 
 function zktsConfig(dataDir: string) {
-  return configFromProperties(
-    new Map([
-      ["dataDir", dataDir],
-      ["clientPort", "0"],
-      ["clientPortAddress", "127.0.0.1"],
-      ["tickTime", "2000"],
-      ["snapCount", "60"],
-      ["extendedTypesEnabled", "true"],
-      ["4lw.commands.whitelist", "*"],
-    ]),
-  );
+  return localServerConfig(dataDir, {
+    tickTime: "2000",
+    snapCount: "60",
+    extendedTypesEnabled: "true",
+    "4lw.commands.whitelist": "*",
+  });
 }
 
 function dataFiles(dataDir: string): { snapshots: string[]; logs: string[] } {

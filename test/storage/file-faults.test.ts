@@ -19,25 +19,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, it } from "node:test";
 import { ZooKeeperClient } from "../../src/client/index.js";
-import { configFromProperties } from "../../src/server/config.js";
 import { startStandalone } from "../../src/server/standalone.js";
 import { StartupError } from "../../src/storage/data-directory.js";
 import { parseTxnLog } from "../../src/storage/txn-log-format.js";
+import { localServerConfig } from "../support/local-config.js";
 import { runProcess } from "../support/processes.js";
 import { type DumpedNode, dumpTree } from "../support/tree-dump.js";
 
 const zktsBin = new URL("../../../bin/zkts", import.meta.url).pathname;
 
 function config(dataDir: string, extra: Record<string, string> = {}) {
-  return configFromProperties(
-    new Map([
-      ["dataDir", dataDir],
-      ["clientPort", "0"],
-      ["clientPortAddress", "127.0.0.1"],
-      ["preAllocSize", "64"],
-      ...Object.entries(extra),
-    ]),
-  );
+  return localServerConfig(dataDir, { preAllocSize: "64", ...extra });
 }
 
 /** Starts a server on `dataDir`, runs `work` with a client, returns the tree it leaves. */

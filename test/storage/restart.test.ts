@@ -5,22 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { CreateMode, ZooKeeperClient } from "../../src/client/index.js";
-import { configFromProperties } from "../../src/server/config.js";
 import { startStandalone } from "../../src/server/standalone.js";
 import { fourLetterWord, waitFor, zookeeperClasspath } from "../support/apache-zookeeper.js";
+import { localServerConfig } from "../support/local-config.js";
 import { runProcess } from "../support/processes.js";
 
 function config(dataDir: string, extra: Record<string, string> = {}) {
-  return configFromProperties(
-    new Map([
-      ["dataDir", dataDir],
-      ["clientPort", "0"],
-      ["clientPortAddress", "127.0.0.1"],
-      ["tickTime", "100"],
-      ["4lw.commands.whitelist", "*"],
-      ...Object.entries(extra),
-    ]),
-  );
+  return localServerConfig(dataDir, { tickTime: "100", "4lw.commands.whitelist": "*", ...extra });
 }
 
 const zktsBin = new URL("../../../bin/zkts", import.meta.url).pathname;

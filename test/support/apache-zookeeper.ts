@@ -2,11 +2,13 @@
  * A real Apache ZooKeeper 3.8 standalone server (Debian's jars) for tests: fresh
  * data directory, a free port on 127.0.0.1, ready when `srvr` reports its mode.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+
+import { spawn } from "node:child_process";
 import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { exited } from "./processes.js";
 
 export const zookeeperClasspath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar";
 
@@ -76,13 +78,6 @@ export async function waitFor(
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
-  });
 }
 
 /** Starts ZooKeeperServerMain with its own zoo.cfg and resolves once it serves. */

@@ -1,5 +1,5 @@
 /** Runs a command to completion with `input` on standard input, within a deadline. */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 
 export interface ProcessResult {
   stdout: string;
@@ -41,4 +41,18 @@ export function runProcess(
     });
     child.stdin.end(input);
   });
+}
+
+/** Resolves once `child` has exited (at once if it already has). */
+export function exited(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) resolve();
+    else child.once("exit", () => resolve());
+  });
+}
+
+/** Sends `signal` to a process we started (unless it is gone) and waits for it to exit. */
+export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+  await exited(child);
 }

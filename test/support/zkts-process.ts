@@ -1,7 +1,9 @@
 /** A zkts server in its own process, for tests that must kill it (SIGKILL) or watch it refuse to start. */
-import { type ChildProcess, spawn } from "node:child_process";
+
+import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { fourLetterWord, freePort } from "./apache-zookeeper.js";
+import { exited } from "./processes.js";
 
 const zktsBin = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
 
@@ -12,13 +14,6 @@ export interface ZktsProcess {
   output(): string;
   /** Sends `signal` and waits for the process to end. */
   kill(signal: NodeJS.Signals): Promise<void>;
-}
-
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once("exit", () => resolve());
-  });
 }
 
 /** The outcome of starting a server: serving, or exited with its output. */
