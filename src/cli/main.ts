@@ -36,6 +36,20 @@ async function runServer(args: string[]): Promise<void> {
   const config = configFromProperties(properties);
   for (const key of config.unknownKeys)
     logger.warn(`zoo.cfg: unknown key ${key} (kept as property zookeeper.${key})`);
+  if (config.ensemble !== null) {
+    const { startQuorumPeer } = await import("../server/quorum-peer.js");
+    const peer = await startQuorumPeer({ config, logger });
+    const stop = (signal: string) => {
+      logger.info(`${signal}: shutting down`);
+      peer.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+    return;
+  }
   const standalone = await startStandalone({ config, logger });
   const shutdown = (signal: string) => {
     logger.info(`${signal}: shutting down`);

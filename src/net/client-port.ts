@@ -146,6 +146,11 @@ class SocketConnection implements ClientConnection {
         this.clientSentReadOnly = true;
       }
       this.handshakeDone = true;
+      if (!this.port.serving()) {
+        // ZooKeeper's "ZooKeeperServer not running": the client tries another server.
+        this.close("not serving: no quorum");
+        return;
+      }
       server.connect(this, request);
       return;
     }
@@ -258,8 +263,12 @@ export class ClientPort {
   private readonly connections = new Set<SocketConnection>();
   private readonly perAddress = new Map<string, number>();
 
+  /** In an ensemble: whether the current role serves clients (else new sessions are turned away). */
+  serving: () => boolean = () => true;
+
   constructor(
-    readonly server: ZooKeeperServer,
+    /** The server requests go to; an ensemble member swaps it when its role changes. */
+    public server: ZooKeeperServer,
     readonly logger: Logger = silentLogger,
   ) {
     this.listener = net.createServer((socket) => this.accept(socket));
@@ -316,6 +325,12 @@ export class ClientPort {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Role change in an ensemble: every client is disconnected (they reconnect and resume their sessions). */
+  switchServer(server: ZooKeeperServer, reason: string): void {
+    for (const connection of [...this.connections]) connection.close(reason);
+    this.server = server;
   }
 
   async close(): Promise<void> {

@@ -200,6 +200,16 @@ export class FastLeaderElection {
     this.received.clear();
   }
 
+  /**
+   * QuorumPeer.updateElectionVote: once a leader is established (or a learner synced), the
+   * vote we answer lookers with carries the new epoch, so a joining server sees a quorum
+   * agreeing on leader and epoch alike (ZOOKEEPER-1732).
+   */
+  updateElectionVote(peerEpoch: bigint): void {
+    if (this.settled === null) return;
+    this.settled = { ...this.settled, vote: { ...this.settled.vote, peerEpoch } };
+  }
+
   /** A notification from `sid` (our own ones come back through here too). */
   receive(sid: bigint, n: Notification, nowMs: number): void {
     const vote: Vote = {

@@ -51,18 +51,30 @@ describe("ensemble configuration", () => {
     );
   });
 
-  it("refuses to run an ensemble configuration standalone", () => {
+  it("reads two or more server.N lines as an ensemble, one as standalone", () => {
+    const config = configFromProperties(
+      new Map([
+        ["server.1", "h:1:2"],
+        ["server.2", "h:3:4"],
+        ["server.3", "h:5:6:observer"],
+        ["initLimit", "7"],
+        ["syncLimit", "3"],
+      ]),
+    );
+    assert.equal(config.ensemble?.servers.size, 3);
+    assert.equal(config.ensemble?.servers.get(3n)?.type, "observer");
+    assert.equal(config.ensemble?.initLimit, 7);
+    assert.equal(config.ensemble?.syncLimit, 3);
+    assert.equal(configFromProperties(new Map([["server.1", "h:1:2"]])).ensemble, null);
     assert.throws(
       () =>
         configFromProperties(
           new Map([
             ["server.1", "h:1:2"],
-            ["server.2", "h:3:4"],
+            ["server.2", "h:1:9"],
           ]),
         ),
-      (error: unknown) =>
-        error instanceof ConfigError && /replicated ensembles are not supported yet/.test(error.message),
+      (error: unknown) => error instanceof ConfigError && /both use h:1/.test(error.message),
     );
-    assert.doesNotThrow(() => configFromProperties(new Map([["server.1", "h:1:2"]])));
   });
 });

@@ -76,6 +76,11 @@ export class QuorumElection {
     }
   }
 
+  /** The settled vote now carries the established epoch (QuorumPeer.updateElectionVote). */
+  updateElectionVote(peerEpoch: bigint): void {
+    this.election.updateElectionVote(peerEpoch);
+  }
+
   async close(): Promise<void> {
     if (this.timer !== null) clearTimeout(this.timer);
     await this.network.close();

@@ -3,8 +3,10 @@
  * properties file. Keys ZooKeeper does not know become `zookeeper.<key>` system
  * properties there; here they become properties too, and we warn about them.
  */
+
 import { readFileSync } from "node:fs";
 import { frameBytesMaxDefault } from "../jute/constants.js";
+import { parseServers, QuorumConfigError, type QuorumServer } from "../quorum/quorum-config.js";
 
 export interface ServerConfig {
   tickTimeMs: number;
@@ -42,6 +44,8 @@ export interface ServerConfig {
   /** autopurge.purgeInterval in hours; 0 disables it. */
   purgeIntervalHours: number;
   serverId: number;
+  /** The ensemble zoo.cfg lists (two or more server.N lines); null when standalone. */
+  ensemble: EnsembleConfig | null;
   /** Everything read, as strings, including the keys we do not interpret. */
   properties: ReadonlyMap<string, string>;
   /** Keys that neither ZooKeeper's config nor ours know. */
@@ -164,6 +168,29 @@ export class ConfigError extends Error {
   override name = "ConfigError";
 }
 
+/** QuorumPeerConfig's ensemble settings. */
+export interface EnsembleConfig {
+  servers: Map<bigint, QuorumServer>;
+  /** Ticks a learner has to connect and sync with its leader. */
+  initLimit: number;
+  /** Ticks a learner may lag (or stay silent) before it is dropped. */
+  syncLimit: number;
+  /** cnxTimeout: election connection timeout. */
+  connectTimeoutMs: number;
+  listenOnAllIps: boolean;
+  /** Committed txns kept in memory to sync learners by DIFF. */
+  commitLogCount: number;
+}
+
+function parseServersOrThrow(properties: ReadonlyMap<string, string>): Map<bigint, QuorumServer> {
+  try {
+    return parseServers(properties);
+  } catch (error) {
+    if (error instanceof QuorumConfigError) throw new ConfigError(error.message);
+    throw error;
+  }
+}
+
 /** Builds a config from properties (zoo.cfg keys, plus system properties such as jute.maxbuffer). */
 export function configFromProperties(properties: Map<string, string>, baseDir = "."): ServerConfig {
   const prop = (key: string) => properties.get(key) ?? properties.get(`zookeeper.${key}`);
@@ -190,13 +217,21 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
       !key.startsWith("group.") &&
       !key.startsWith("weight."),
   );
-  // An ensemble (two or more server.N lines) needs replication, which is not there yet:
-  // refuse rather than run standalone on a configuration that asks for an ensemble.
-  const ensembleSize = [...properties.keys()].filter((key) => /^server\.\d+$/.test(key)).length;
-  if (ensembleSize > 1) {
-    throw new ConfigError(
-      `zoo.cfg lists ${ensembleSize} servers: replicated ensembles are not supported yet; list at most one server.N to run standalone`,
-    );
+  // Two or more server.N lines: an ensemble (QuorumPeerConfig); one or none: standalone.
+  let ensemble: EnsembleConfig | null = null;
+  const servers = parseServersOrThrow(properties);
+  if (servers.size > 1) {
+    const initLimit = integer(properties, "initLimit", 10);
+    const syncLimit = integer(properties, "syncLimit", 5);
+    if (initLimit <= 0 || syncLimit <= 0) throw new ConfigError("initLimit and syncLimit must be positive");
+    ensemble = {
+      servers,
+      initLimit,
+      syncLimit,
+      connectTimeoutMs: integerOf(prop("cnxTimeout"), "cnxTimeout", 5000),
+      listenOnAllIps: yes(properties.get("quorumListenOnAllIPs"), false),
+      commitLogCount: Math.max(1, integerOf(prop("commitLogCount"), "commitLogCount", 500)),
+    };
   }
   const clientPort = integer(properties, "clientPort", 2181);
   if (clientPort < 0 || clientPort > 65535) throw new ConfigError(`clientPort ${clientPort} out of range`);
@@ -229,6 +264,7 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     purgeRetainCount: Math.max(3, integer(properties, "autopurge.snapRetainCount", 3)),
     purgeIntervalHours: integer(properties, "autopurge.purgeInterval", 0),
     serverId: 0,
+    ensemble,
     properties,
     unknownKeys,
   };

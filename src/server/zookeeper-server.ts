@@ -80,6 +80,7 @@ type Pending = { receivedMs: number } & (
       closeAfter: boolean;
     }
   | { kind: "connect"; done: boolean }
+  | { kind: "sync"; xid: number; body: Buffer; done: boolean; token: number }
 );
 
 interface SessionState {
@@ -106,8 +107,41 @@ export interface ServerStats {
   digestMismatches: number;
 }
 
+/** A client's write as a learner forwards it to the leader (ZooKeeper's REQUEST packet). */
+export interface ForwardedRequest {
+  sessionId: bigint;
+  cxid: number;
+  type: number;
+  body: Buffer;
+  authInfo: readonly Id[];
+}
+
+/**
+ * How writes leave a server that is part of an ensemble. The leader preps writes itself
+ * and hands them to ZAB; a learner forwards them to the leader. Either way the txns come
+ * back, committed, through `applyCommitted`. Absent: standalone, with its own group commit.
+ */
+export type Replication =
+  | {
+      role: "leader";
+      /** The zxid the next proposal will get. */
+      nextZxid(): bigint;
+      /** Proposes a prepped txn; false when this server can no longer lead. */
+      propose(logged: LoggedTxn): boolean;
+      /** sync(): `syncDone(token)` follows once everything proposed before is applied. */
+      sync(token: number): boolean;
+    }
+  | {
+      role: "learner";
+      forward(request: ForwardedRequest): void;
+      /** Sends the client's sync to the leader; `syncDone(token)` follows once its answer is here. */
+      sync(token: number, request: ForwardedRequest): boolean;
+    };
+
 export interface ZooKeeperServerOptions {
   config: ServerConfig;
+  /** In an ensemble: the leader's or a learner's way to replicate writes. */
+  replication?: Replication;
   clock?: Clock;
   log?: DurableLog;
   /** A tree restored from disk, and the sessions live in it with their timeouts. */
@@ -142,13 +176,22 @@ export class ZooKeeperServer {
   private readonly connectionsBySession = new Map<bigint, ClientConnection>();
   private readonly watchers = new Map<number, ClientConnection>();
   /** Sessions whose createSession is applied and closeSession is not (ZKDatabase's sessionsWithTimeouts). */
-  private readonly committedSessions = new Map<bigint, number>();
+  private readonly committedSessions: Map<bigint, number>;
   private readonly onCommitted: () => void;
   private expiryTimer: NodeJS.Timeout | null = null;
   private containerTimer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private readonly replication: Replication | null;
+  /** A learner's forwarded writes (and session creations) per session, in the order sent. */
+  private readonly forwarded = new Map<bigint, { state: SessionState; entry: Pending }[]>();
+  /** Sync requests waiting for ZAB, by token. */
+  private readonly syncs = new Map<number, SessionState>();
+  private nextSyncToken = 1;
+  /** Sessions a learner's clients touched since its last PING to the leader. */
+  private touched = new Map<bigint, number>();
 
   constructor(options: ZooKeeperServerOptions) {
+    this.replication = options.replication ?? null;
     this.config = options.config;
     this.tree =
       options.restored?.tree ?? new DataTree({ extendedTypesEnabled: this.config.extendedTypesEnabled });
@@ -163,10 +206,17 @@ export class ZooKeeperServer {
       serverId: this.config.serverId === 0 ? 1 : this.config.serverId,
       nowMs: this.clock.monotonicMs(),
     });
-    // Restored sessions get their whole timeout from now to reconnect (SessionTrackerImpl's loading).
-    for (const [sessionId, timeoutMs] of options.restored?.sessions ?? []) {
-      this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
-      this.committedSessions.set(sessionId, timeoutMs);
+    // In an ensemble the quorum peer's map is kept up to date across roles; standalone owns its own.
+    this.committedSessions =
+      this.replication !== null && options.restored !== undefined
+        ? (options.restored.sessions as Map<bigint, number>)
+        : new Map(options.restored?.sessions ?? []);
+    // Restored sessions get their whole timeout from now to reconnect (SessionTrackerImpl's
+    // loading); a learner only tracks the sessions of its own clients.
+    if (this.replication?.role !== "learner") {
+      for (const [sessionId, timeoutMs] of this.committedSessions) {
+        this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
+      }
     }
     this.stats = {
       packetsReceived: 0,
@@ -257,6 +307,12 @@ export class ZooKeeperServer {
       this.connectionsBySession.set(sessionId, connection);
       const entry: Pending = { kind: "connect", done: false, receivedMs: this.clock.monotonicMs() };
       state.queue.push(entry);
+      if (this.replication?.role === "learner") {
+        // The leader logs the session; the connect is answered when its txn commits here.
+        this.touched.set(sessionId, timeoutMs);
+        this.forward(state, entry, sessionId, 0, OpCode.createSession, encodeTimeout(timeoutMs), []);
+        return;
+      }
       const zxid = this.nextZxid();
       const header: TxnHeader = {
         clientId: sessionId,
@@ -279,10 +335,17 @@ export class ZooKeeperServer {
       return;
     }
     const sessionId = request.sessionId;
-    const valid =
-      request.passwd !== null &&
-      generatePassword(sessionId).equals(request.passwd) &&
-      this.sessions.touch(sessionId, timeoutMs, this.clock.monotonicMs());
+    let valid = request.passwd !== null && generatePassword(sessionId).equals(request.passwd);
+    if (valid && this.replication?.role === "learner") {
+      // The leader owns expiry; a session it has not closed is live (ZooKeeper asks with REVALIDATE).
+      valid = this.committedSessions.has(sessionId);
+      if (valid) {
+        this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
+        this.touched.set(sessionId, timeoutMs);
+      }
+    } else if (valid) {
+      valid = this.sessions.touch(sessionId, timeoutMs, this.clock.monotonicMs());
+    }
     if (!valid) {
       this.warn(
         `invalid session 0x${sessionId.toString(16)} for client ${connection.remoteAddress}, probably expired`,
@@ -321,9 +384,28 @@ export class ZooKeeperServer {
     const receivedMs = this.clock.monotonicMs();
     if (connection.sessionId !== 0n) {
       this.sessions.touch(connection.sessionId, connection.sessionTimeoutMs, this.clock.monotonicMs());
+      if (this.replication?.role === "learner")
+        this.touched.set(connection.sessionId, connection.sessionTimeoutMs);
     }
     if (type === OpCode.ping) {
       this.enqueue(state, { kind: "ping", xid, receivedMs });
+    } else if (type === OpCode.sync && this.replication !== null) {
+      // In an ensemble sync() waits until this server has applied all the leader had proposed.
+      const token = this.nextSyncToken++;
+      this.enqueue(state, { kind: "sync", xid, body, done: false, token, receivedMs });
+      this.syncs.set(token, state);
+      const forwarded = {
+        sessionId: connection.sessionId,
+        cxid: xid,
+        type,
+        body,
+        authInfo: connection.authInfo,
+      };
+      if (!this.replication.sync(token, forwarded)) {
+        this.syncs.delete(token);
+        connection.close("not serving: no leader");
+        return;
+      }
     } else if (isReadOp(type)) {
       this.enqueue(state, { kind: "read", xid, type, body, receivedMs });
     } else if (isWriteOp(type)) {
@@ -338,7 +420,11 @@ export class ZooKeeperServer {
         receivedMs,
       };
       this.enqueue(state, entry);
-      this.submitWrite(state, entry, connection.sessionId, xid, type, body, connection.authInfo);
+      if (this.replication?.role === "learner") {
+        this.forward(state, entry, connection.sessionId, xid, type, body, connection.authInfo);
+      } else {
+        this.submitWrite(state, entry, connection.sessionId, xid, type, body, connection.authInfo);
+      }
     } else {
       // Request.isValid is false: ZooKeeper's UnimplementedRequestProcessor answers and closes.
       this.warn(`unknown request type ${type} from ${connection.remoteAddress}, closing`);
@@ -362,8 +448,106 @@ export class ZooKeeperServer {
   // ---- the write path ----------------------------------------------------
 
   private nextZxid(): bigint {
+    if (this.replication?.role === "leader") {
+      this.highestZxid = this.replication.nextZxid();
+      return this.highestZxid;
+    }
     this.highestZxid++;
     return this.highestZxid;
+  }
+
+  /** A learner sends a client's write to the leader and waits for it to come back committed. */
+  private forward(
+    state: SessionState,
+    entry: Pending,
+    sessionId: bigint,
+    cxid: number,
+    type: number,
+    body: Buffer,
+    authInfo: readonly Id[],
+  ): void {
+    if (this.replication?.role !== "learner") return;
+    const queue = this.forwarded.get(sessionId) ?? [];
+    queue.push({ state, entry });
+    this.forwarded.set(sessionId, queue);
+    this.replication.forward({ sessionId, cxid, type, body, authInfo });
+  }
+
+  /**
+   * The leader's side of a learner's REQUEST: prepped and proposed like a local write,
+   * answered by the learner once committed. A new session is registered here, where
+   * expiry is decided.
+   */
+  submitForwarded(request: ForwardedRequest): void {
+    if (this.stopped) return;
+    if (request.type === OpCode.createSession) {
+      const timeoutMs =
+        request.body.length >= 4 ? request.body.readInt32BE(0) : this.config.minSessionTimeoutMs;
+      this.sessions.add(request.sessionId, timeoutMs, this.clock.monotonicMs());
+      const header: TxnHeader = {
+        clientId: request.sessionId,
+        cxid: request.cxid,
+        zxid: this.nextZxid(),
+        time: BigInt(this.clock.wallMs()),
+        type: OpCode.createSession,
+      };
+      this.submitTxn(
+        null,
+        null,
+        {
+          header,
+          txn: { type: OpCode.createSession, txn: { timeOut: timeoutMs } },
+          digest: treeDigestOf({ tree: this.tree, changes: this.changes }),
+        },
+        0,
+      );
+      this.scheduleExpiry();
+      return;
+    }
+    if (request.sessionId !== 0n) {
+      const timeoutMs = this.sessions.timeoutOf(request.sessionId);
+      if (timeoutMs !== undefined)
+        this.sessions.touch(request.sessionId, timeoutMs, this.clock.monotonicMs());
+    }
+    this.submitWrite(
+      null,
+      null,
+      request.sessionId,
+      request.cxid,
+      request.type,
+      request.body,
+      request.authInfo,
+    );
+  }
+
+  /** The leader hears from a learner's PING which of its clients' sessions are alive. */
+  touchSessions(touched: Iterable<[bigint, number]>): void {
+    const nowMs = this.clock.monotonicMs();
+    for (const [sessionId, timeoutMs] of touched) this.sessions.touch(sessionId, timeoutMs, nowMs);
+  }
+
+  /** A learner's sessions touched since the last call, for its PING to the leader. */
+  takeTouchedSessions(): Map<bigint, number> {
+    const touched = this.touched;
+    this.touched = new Map();
+    // Sessions whose clients are connected here stay alive even when idle between pings.
+    for (const connection of this.connectionsBySession.values()) {
+      if (connection.sessionId !== 0n && !touched.has(connection.sessionId)) {
+        touched.set(connection.sessionId, connection.sessionTimeoutMs);
+      }
+    }
+    return touched;
+  }
+
+  /** ZAB answered sync request `token`: everything proposed before it is applied here. */
+  syncDone(token: number): void {
+    const state = this.syncs.get(token);
+    if (state === undefined) return;
+    this.syncs.delete(token);
+    for (const entry of state.queue) {
+      if (entry.kind === "sync" && entry.token === token) entry.done = true;
+    }
+    this.drain(state);
   }
 
   private checkSession = (sessionId: bigint): void => {
@@ -416,16 +600,51 @@ export class ZooKeeperServer {
     error: number,
   ): void {
     this.unapplied.push({ zxid: logged.header.zxid, state, entry, error });
+    const replication = this.replication;
+    if (replication?.role === "leader") {
+      if (!replication.propose({ header: logged.header, txn: logged.txn, digest: logged.digest })) {
+        this.unapplied.pop();
+        state?.connection.close("leader stepping down");
+      }
+      return;
+    }
     this.groupCommit.enqueue({ header: logged.header, txn: logged.txn, digest: logged.digest });
+  }
+
+  /** Committed txns from ZAB, in zxid order: applied and answered like a standalone group commit. */
+  applyCommitted(batch: LoggedTxn[]): void {
+    this.applyDurable(batch);
+  }
+
+  /** Which local request, if any, a committed txn answers. */
+  private originOf(
+    logged: LoggedTxn,
+  ): { state: SessionState | null; entry: Pending | null; error: number } | null {
+    if (this.replication?.role !== "learner") {
+      const origin = this.unapplied.shift();
+      if (origin === undefined || origin.zxid !== logged.header.zxid) {
+        throw new Error(`apply order broken at zxid 0x${logged.header.zxid.toString(16)}`);
+      }
+      return origin;
+    }
+    // A learner: a txn of one of our sessions answers that session's oldest forwarded request.
+    const queue = this.forwarded.get(logged.header.clientId);
+    const head = queue?.[0];
+    if (queue === undefined || head === undefined) return null;
+    const entry = head.entry;
+    const matches =
+      (entry.kind === "write" && entry.xid === logged.header.cxid) ||
+      (entry.kind === "connect" && logged.header.type === OpCode.createSession);
+    if (!matches) return null;
+    queue.shift();
+    if (queue.length === 0) this.forwarded.delete(logged.header.clientId);
+    return { state: this.states.has(head.state.connection) ? head.state : null, entry, error: 0 };
   }
 
   private applyDurable(batch: LoggedTxn[]): void {
     this.stats.groupCommits++;
     for (const logged of batch) {
-      const origin = this.unapplied.shift();
-      if (origin === undefined || origin.zxid !== logged.header.zxid) {
-        throw new Error(`apply order broken at zxid 0x${logged.header.zxid.toString(16)}`);
-      }
+      const origin = this.originOf(logged) ?? { state: null, entry: null, error: 0 };
       const result = this.tree.applyTxn(logged.header, logged.txn);
       this.changes.applied(logged.header.zxid);
       this.checkDigest(logged);
@@ -511,7 +730,7 @@ export class ZooKeeperServer {
     const { connection } = state;
     while (state.queue.length > 0) {
       const head = state.queue[0]!;
-      if ((head.kind === "write" || head.kind === "connect") && !head.done) break;
+      if ((head.kind === "write" || head.kind === "connect" || head.kind === "sync") && !head.done) break;
       state.queue.shift();
       this.stats.requestsOutstanding--;
       this.stats.packetsSent++;
@@ -534,6 +753,7 @@ export class ZooKeeperServer {
             return;
           }
           break;
+        case "sync":
         case "read": {
           const reply = answerRead(
             {
@@ -544,7 +764,7 @@ export class ZooKeeperServer {
               authInfo: connection.authInfo,
               skipACL: this.config.skipACL,
             },
-            head.type,
+            head.kind === "sync" ? OpCode.sync : head.type,
             head.body,
           );
           // setWatches sends the events a client missed before its reply, as ZooKeeper does.
@@ -584,7 +804,8 @@ export class ZooKeeperServer {
   }
 
   private scheduleExpiry(): void {
-    if (this.stopped) return;
+    // A learner's sessions are expired by the leader.
+    if (this.stopped || this.replication?.role === "learner") return;
     if (this.expiryTimer !== null) clearTimeout(this.expiryTimer);
     const next = this.sessions.nextExpiryMs();
     if (next === undefined) {
@@ -602,7 +823,8 @@ export class ZooKeeperServer {
 
   /** ContainerManager.checkContainers: deletes empty containers and expired TTL nodes. */
   checkContainers(): void {
-    if (this.stopped) return;
+    // The leader deletes containers for the ensemble.
+    if (this.stopped || this.replication?.role === "learner") return;
     const candidates = containerDeletionCandidates(this.tree, this.clock.wallMs());
     const perCheckMax = Math.max(
       1,
@@ -620,6 +842,13 @@ export class ZooKeeperServer {
     this.stop();
     await this.log.close();
   }
+}
+
+/** A learner's createSession REQUEST carries the negotiated timeout. */
+function encodeTimeout(timeoutMs: number): Buffer {
+  const body = Buffer.alloc(4);
+  body.writeInt32BE(timeoutMs);
+  return body;
 }
 
 function encodeEvent(type: number, state: number, path: string): Buffer {

@@ -26,7 +26,13 @@ import {
   snapshotFileName,
 } from "./snapshot-format.js";
 import { FileTxnLog } from "./txn-log-file.js";
-import { CorruptionError, fileHeaderBytes, LogCorruptionError, parseTxnLog } from "./txn-log-format.js";
+import {
+  CorruptionError,
+  fileHeaderBytes,
+  LogCorruptionError,
+  type LogEntry,
+  parseTxnLog,
+} from "./txn-log-format.js";
 
 const gunzipAsync = promisify(gunzip);
 
@@ -69,6 +75,8 @@ export interface Restored {
   digestMismatches: number;
   /** Files whose torn tail was cut off, with the offset. */
   truncated: string[];
+  /** The newest txns replayed (at most `recentTxnsMax` asked of restore), oldest first. */
+  recent: LogEntry[];
 }
 
 export class DataDirectory {
@@ -144,7 +152,7 @@ export class DataDirectory {
    * FileTxnSnapLog.restore: the newest good snapshot, then every logged txn after it.
    * With `readOnly` nothing on disk is changed (torn tails are reported, not cut).
    */
-  async restore(treeOptions: DataTreeOptions, readOnly = false): Promise<Restored> {
+  async restore(treeOptions: DataTreeOptions, readOnly = false, recentTxnsMax = 0): Promise<Restored> {
     const snapshots = (await listZxidFiles(this.snapDir, "snapshot")).reverse();
     let tree = new DataTree(treeOptions);
     let sessions = new Map<bigint, number>();
@@ -186,7 +194,7 @@ export class DataDirectory {
     ) {
       snapshotDigest = null;
     }
-    const replay = await this.replayLogs(tree, sessions, logs, snapshotDigest, readOnly);
+    const replay = await this.replayLogs(tree, sessions, logs, snapshotDigest, readOnly, recentTxnsMax);
     return { tree, sessions, snapshotFile, ...replay };
   }
 
@@ -196,7 +204,9 @@ export class DataDirectory {
     logs: { name: string; zxid: bigint }[],
     snapshotDigest: ZxidDigest | null,
     readOnly: boolean,
+    recentTxnsMax: number,
   ): Promise<Omit<Restored, "tree" | "sessions" | "snapshotFile">> {
+    let recent: LogEntry[] = [];
     const from = tree.lastProcessedZxid + 1n;
     // FileTxnLog.getLogFiles: the newest log starting at or before `from`, and every later one.
     let first = 0;
@@ -261,6 +271,10 @@ export class DataDirectory {
         }
         tree.applyTxn(header, entry.txn);
         txnsReplayed++;
+        if (recentTxnsMax > 0) {
+          recent.push(entry);
+          if (recent.length >= recentTxnsMax * 2) recent = recent.slice(-recentTxnsMax);
+        }
         if (entry.digest !== null && pendingDigest === null && entry.digest.treeDigest !== tree.treeDigest) {
           digestMismatches++;
           if (digestMismatches === 1) {
@@ -280,7 +294,34 @@ export class DataDirectory {
         `the logs end at 0x${tree.lastProcessedZxid.toString(16)}, before the snapshot digest's zxid 0x${pendingDigest.zxid.toString(16)}`,
       );
     }
-    return { txnsReplayed, digestMismatches, truncated };
+    return { txnsReplayed, digestMismatches, truncated, recent: recent.slice(-recentTxnsMax) };
+  }
+
+  /**
+   * FileTxnSnapLog.truncateLog: drops every logged txn after `zxid` (a leader's TRUNC, or
+   * what a leader's snapshot replaces) and every snapshot newer than it; the next append
+   * starts a new log file.
+   */
+  async truncateAfter(zxid: bigint): Promise<void> {
+    this.log.roll();
+    await this.log.closeFile();
+    for (const snapshot of await listZxidFiles(this.snapDir, "snapshot")) {
+      if (snapshot.zxid > zxid) await unlink(join(this.snapDir, snapshot.name));
+    }
+    for (const file of await listZxidFiles(this.logDir, "log")) {
+      const path = join(this.logDir, file.name);
+      if (file.zxid > zxid) {
+        await unlink(path);
+        continue;
+      }
+      const parsed = parseTxnLog(await readFile(path));
+      let last = -1;
+      for (const [index, entry] of parsed.entries.entries()) if (entry.header.zxid <= zxid) last = index;
+      const end = last < 0 ? fileHeaderBytes : (parsed.ends[last] ?? fileHeaderBytes);
+      if (last < parsed.entries.length - 1 || parsed.validEnd !== end) await truncateFile(path, end);
+    }
+    await syncDirectory(this.logDir);
+    await syncDirectory(this.snapDir);
   }
 
   private checkSnapshotDigest(tree: DataTree, expected: ZxidDigest): void {

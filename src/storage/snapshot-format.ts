@@ -79,22 +79,45 @@ export async function* snapshotChunks(
   chunkBytes = snapshotChunkBytes,
 ): AsyncGenerator<Buffer> {
   let running = 1;
-  let writer = new JuteWriter(Math.min(chunkBytes * 2, 1 << 22));
+  const out = { writer: new JuteWriter(Math.min(chunkBytes * 2, 1 << 22)) };
   const take = (): Buffer => {
-    const bytes = Buffer.from(writer.toBuffer());
+    const bytes = Buffer.from(out.writer.toBuffer());
     running = adler32(bytes, running);
-    writer = new JuteWriter(Math.min(chunkBytes * 2, 1 << 22));
+    out.writer = new JuteWriter(Math.min(chunkBytes * 2, 1 << 22));
     return bytes;
   };
-  FileHeader.write(writer, { magic: snapshotMagic, version: snapshotVersion, dbid: snapshotDbid });
-  writer.int(source.sessions.length);
-  for (const [id, timeout] of source.sessions) writer.long(id).int(timeout);
+  FileHeader.write(out.writer, { magic: snapshotMagic, version: snapshotVersion, dbid: snapshotDbid });
+  for (const _ of snapshotBody(out, source, chunkBytes)) {
+    yield take();
+    await yieldToEventLoop();
+  }
+  yield take();
+  out.writer.long(BigInt(running)).string("/");
+  const digest = source.digestAtEnd() ?? { zxid: 0n, digestVersion: 2, digest: 0n };
+  out.writer.long(digest.zxid).int(digest.digestVersion).long(digest.digest);
+  yield take();
+  out.writer.long(BigInt(running)).string("/");
+  yield take();
+}
+
+/**
+ * SerializeUtils.serializeSnapshot: sessions, the ACL map, nodes depth first, then "/",
+ * written into `out.writer`; yields whenever `chunkBytes` are buffered so the caller can
+ * take them (and swap in a fresh writer).
+ */
+function* snapshotBody(
+  out: { writer: JuteWriter },
+  source: SnapshotSource,
+  chunkBytes: number,
+): Generator<void> {
+  out.writer.int(source.sessions.length);
+  for (const [id, timeout] of source.sessions) out.writer.long(id).int(timeout);
   const aclIndexes = new Set<bigint>([-1n]);
-  writer.int(source.acls.length);
+  out.writer.int(source.acls.length);
   for (const [index, acl] of source.acls) {
     aclIndexes.add(index);
-    writer.long(index).int(acl.length);
-    for (const entry of acl) AclRecord.write(writer, entry);
+    out.writer.long(index).int(acl.length);
+    for (const entry of acl) AclRecord.write(out.writer, entry);
   }
   const stack: string[] = [""];
   while (stack.length > 0) {
@@ -102,25 +125,31 @@ export async function* snapshotChunks(
     const node = source.getNode(path === "" ? "/" : path);
     // Deleted since its parent was written, or created after the snapshot's zxid: the log has it.
     if (node === undefined || node.stat.czxid > source.zxid) continue;
+    const writer = out.writer;
     writer.string(path);
     writer.buffer_(node.data);
     writer.long(aclIndexes.has(node.aclIndex) ? node.aclIndex : -1n);
     StatPersisted.write(writer, node.stat);
     const children = [...node.children];
     for (let i = children.length - 1; i >= 0; i--) stack.push(`${path}/${children[i]}`);
-    if (writer.byteLength >= chunkBytes) {
-      yield take();
-      await yieldToEventLoop();
-    }
+    if (writer.byteLength >= chunkBytes) yield;
   }
-  writer.string("/");
-  yield take();
-  writer.long(BigInt(running)).string("/");
-  const digest = source.digestAtEnd() ?? { zxid: 0n, digestVersion: 2, digest: 0n };
-  writer.long(digest.zxid).int(digest.digestVersion).long(digest.digest);
-  yield take();
-  writer.long(BigInt(running)).string("/");
-  yield take();
+  out.writer.string("/");
+}
+
+/**
+ * The snapshot body a leader sends after SNAP (LearnerHandler: ZKDatabase.serializeSnapshot),
+ * written at once so it is exactly the state at `source.zxid`. Chunks, in order.
+ */
+export function snapshotBodyChunks(source: SnapshotSource, chunkBytes = snapshotChunkBytes): Buffer[] {
+  const out = { writer: new JuteWriter(Math.min(chunkBytes * 2, 1 << 22)) };
+  const chunks: Buffer[] = [];
+  for (const _ of snapshotBody(out, source, chunkBytes)) {
+    chunks.push(Buffer.from(out.writer.toBuffer()));
+    out.writer = new JuteWriter(Math.min(chunkBytes * 2, 1 << 22));
+  }
+  chunks.push(Buffer.from(out.writer.toBuffer()));
+  return chunks;
 }
 
 /** What reading a snapshot reports, node by node. */

@@ -142,6 +142,14 @@ export class FileTxnLog implements DurableLog {
     this.allocatedEnd = end;
   }
 
+  /** Closes the file being appended to; the next append opens a new one. */
+  async closeFile(): Promise<void> {
+    const handle = this.handle;
+    this.handle = null;
+    this.fileName = null;
+    await handle?.close();
+  }
+
   async close(): Promise<void> {
     const handle = this.handle;
     this.handle = null;

@@ -93,6 +93,8 @@ export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
 export interface ParsedLog {
   dbid: bigint;
   entries: LogEntry[];
+  /** Where each entry's record ends in the file (to truncate after one). */
+  ends: number[];
   /** Offset just past the last whole, valid record: a torn tail starts here. */
   validEnd: number;
   /** True when bytes after validEnd are a partial record rather than zeros or nothing. */
@@ -129,10 +131,12 @@ export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): Par
   if (fileHeader.version !== txnLogVersion)
     throw new LogCorruptionError(`unsupported log version ${fileHeader.version}`, 0, null);
   const entries: LogEntry[] = [];
+  const ends: number[] = [];
   const lastGood = () => entries[entries.length - 1]?.header.zxid ?? null;
   const torn = (offset: number): ParsedLog => ({
     dbid: fileHeader.dbid,
     entries,
+    ends,
     validEnd: offset,
     tornTail: !isZeros(bytes, offset),
   });
@@ -159,6 +163,7 @@ export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): Par
         throw new LogCorruptionError(`undecodable txn: ${error.message}`, offset, lastGood());
       throw error;
     }
+    ends.push(end);
     offset = end;
   }
 }

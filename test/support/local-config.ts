@@ -13,14 +13,4 @@ export function localServerConfig(dataDir: string, extra: Record<string, string>
   );
 }
 
-/** mulberry32: a small seeded generator, so a failing seed replays the same run. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom } from "../../src/sim/seeded-random.js";

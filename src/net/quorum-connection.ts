@@ -1,0 +1,189 @@
+/**
+ * The quorum port's TCP connections (QuorumPeer's learner connections): jute
+ * QuorumPackets back to back, and after a SNAP the leader's snapshot body followed by
+ * "BenWasHere". A learner connects to its leader; a leader listens and learns who is
+ * calling from the LearnerInfo in the first packet. Byte limits on everything buffered.
+ */
+import net from "node:net";
+import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
+import type { ACL, StatPersisted } from "../jute/records.js";
+import {
+  PacketType,
+  type QuorumPacket,
+  readQuorumPacket,
+  snapSignature,
+  writeQuorumPacket,
+} from "../quorum/quorum-packet.js";
+import type { SyncedSnapshot } from "../quorum/zab-codec.js";
+import { readSnapshotBody } from "../storage/snapshot-format.js";
+import { DataTree } from "../tree/data-tree.js";
+
+/** Bytes buffered from a peer without a whole packet (a snapshot included) before the connection is dropped. */
+export const quorumReceiveBytesMaxDefault = 1024 * 1024 * 1024;
+/** Bytes queued to a peer that is not reading before the connection is dropped. */
+export const quorumSendBytesMaxDefault = 1024 * 1024 * 1024;
+
+export interface QuorumConnectionHandlers {
+  /** A packet; after SNAP (learner side) with the parsed snapshot. */
+  packet(packet: QuorumPacket, snapshot: SyncedSnapshot | null): void;
+  /** The connection is gone (once). */
+  closed(reason: string): void;
+}
+
+export class QuorumConnection {
+  private chunks: Buffer[] = [];
+  private bufferedBytes = 0;
+  private expectSnapshot = false;
+  /** Bytes buffered at the last attempt to parse the snapshot: retried only once they double. */
+  private snapshotAttemptBytes = 0;
+  private closedReason: string | null = null;
+  handlers: QuorumConnectionHandlers | null = null;
+
+  constructor(
+    readonly socket: net.Socket,
+    private readonly options: {
+      learnerSide: boolean;
+      extendedTypesEnabled: boolean;
+      receiveBytesMax?: number;
+    },
+  ) {
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.received(chunk));
+    socket.on("error", (error) => this.close(`quorum connection: ${error.message}`));
+    socket.on("close", () => this.close("peer closed the connection"));
+  }
+
+  get open(): boolean {
+    return this.closedReason === null;
+  }
+
+  send(packet: QuorumPacket, trailer: readonly Buffer[] = []): void {
+    if (!this.open) return;
+    const writer = new JuteWriter(64 + (packet.data?.length ?? 0));
+    writeQuorumPacket(writer, packet);
+    this.socket.write(Buffer.from(writer.toBuffer()));
+    for (const chunk of trailer) this.socket.write(chunk);
+    if (this.socket.writableLength > quorumSendBytesMaxDefault) {
+      this.close(`more than ${quorumSendBytesMaxDefault} bytes queued to a peer that does not read`);
+    }
+  }
+
+  /** Sends the SNAP packet, the snapshot body and the signature. */
+  sendSnapshot(packet: QuorumPacket, body: readonly Buffer[]): void {
+    const signature = new JuteWriter(16);
+    signature.string(snapSignature);
+    this.send(packet, [...body, Buffer.from(signature.toBuffer())]);
+  }
+
+  close(reason: string): void {
+    if (this.closedReason !== null) return;
+    this.closedReason = reason;
+    this.socket.destroy();
+    this.handlers?.closed(reason);
+  }
+
+  private received(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bufferedBytes += chunk.length;
+    const max = this.options.receiveBytesMax ?? quorumReceiveBytesMaxDefault;
+    if (this.bufferedBytes > max) {
+      this.close(`more than ${max} bytes from a peer without a whole packet`);
+      return;
+    }
+    try {
+      this.consume();
+    } catch (error) {
+      this.close(`bad packet from peer: ${(error as Error).message}`);
+    }
+  }
+
+  private consume(): void {
+    while (this.bufferedBytes > 0 && this.open) {
+      if (this.expectSnapshot && this.bufferedBytes < this.snapshotAttemptBytes * 2) return;
+      const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
+      this.chunks = [bytes];
+      const reader = new JuteReader(bytes);
+      let packet: QuorumPacket;
+      let snapshot: SyncedSnapshot | null = null;
+      try {
+        if (this.expectSnapshot) {
+          this.snapshotAttemptBytes = bytes.length;
+          snapshot = this.readSnapshot(reader);
+          this.expectSnapshot = false;
+          this.snapshotAttemptBytes = 0;
+          packet = this.pendingSnap as QuorumPacket;
+          this.pendingSnap = null;
+        } else {
+          packet = readQuorumPacket(reader);
+          if (packet.type === PacketType.SNAP && this.options.learnerSide) {
+            // The snapshot follows on the stream: the packet is handed on with it.
+            this.expectSnapshot = true;
+            this.pendingSnap = packet;
+            this.snapshotAttemptBytes = 0;
+            this.advance(bytes, reader.position);
+            continue;
+          }
+        }
+      } catch (error) {
+        if (error instanceof JuteDecodeError) return;
+        throw error;
+      }
+      this.advance(bytes, reader.position);
+      this.handlers?.packet(packet, snapshot);
+    }
+  }
+
+  private pendingSnap: QuorumPacket | null = null;
+
+  private advance(bytes: Buffer, consumed: number): void {
+    const rest = bytes.subarray(consumed);
+    this.chunks = rest.length === 0 ? [] : [rest];
+    this.bufferedBytes = rest.length;
+  }
+
+  /** The leader's snapshot body and signature; throws JuteDecodeError until all of it is here. */
+  private readSnapshot(reader: JuteReader): SyncedSnapshot {
+    const nodes: { path: string; data: Buffer | null; aclIndex: bigint; stat: StatPersisted }[] = [];
+    let acls: [bigint, ACL[]][] = [];
+    let sessions: [bigint, number][] = [];
+    readSnapshotBody(
+      reader,
+      {
+        sessions: (list) => {
+          sessions = list;
+        },
+        acls: (list) => {
+          acls = list;
+        },
+        node: (node) => nodes.push(node),
+      },
+      true,
+    );
+    const signature = reader.string();
+    if (signature !== snapSignature) throw new Error(`snapshot from the leader ends with "${signature}"`);
+    const tree = new DataTree({ extendedTypesEnabled: this.options.extendedTypesEnabled });
+    tree.beginLoad(acls);
+    for (const node of nodes) tree.loadNode(node.path, node.data, node.aclIndex, node.stat);
+    return { tree, sessions: new Map(sessions) };
+  }
+}
+
+/** Connects to a leader's quorum port. */
+export function connectToLeader(host: string, port: number, timeoutMs: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`connecting to the leader at ${host}:${port} timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
