@@ -47,6 +47,8 @@ export function fourLetterWordCode(first4: number): string | undefined {
 /** What `cons`, `stat` and `mntr` need from the client port. */
 export interface ConnectionsView {
   connectionCount: number;
+  /** In an ensemble: whether this member serves clients now. */
+  serving?(): boolean;
   describeConnections(): {
     description: string;
     stats: {
@@ -84,7 +86,7 @@ function srvr(server: ZooKeeperServer, connections: ConnectionsView): string {
     `Connections: ${connections.connectionCount}`,
     `Outstanding: ${server.stats.requestsOutstanding}`,
     `Zxid: ${hex(server.lastProcessedZxid)}`,
-    "Mode: standalone",
+    `Mode: ${server.mode}`,
     `Node count: ${server.tree.nodeCount}`,
     "",
   ].join("\n");
@@ -117,7 +119,7 @@ function mntr(server: ZooKeeperServer, connections: ConnectionsView): string {
   const memory = process.memoryUsage();
   const rows: [string, string | number][] = [
     ["zk_version", versionLine],
-    ["zk_server_state", "standalone"],
+    ["zk_server_state", server.mode],
     ["zk_avg_latency", avg.toFixed(4)],
     ["zk_max_latency", max],
     ["zk_min_latency", min],
@@ -223,6 +225,13 @@ export function runFourLetterWord(
   server: ZooKeeperServer,
   connections: ConnectionsView,
 ): string {
+  // ZooKeeper's commands that need a running server, while an ensemble member has no quorum.
+  if (
+    connections.serving?.() === false &&
+    ["srvr", "stat", "mntr", "cons", "wchs", "wchc", "wchp", "dump"].includes(word)
+  ) {
+    return "This ZooKeeper instance is not currently serving requests\n";
+  }
   switch (word) {
     case "ruok":
       return "imok";

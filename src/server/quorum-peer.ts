@@ -180,6 +180,12 @@ class QuorumPeer implements QuorumPeerHandle {
     );
     this.database = { tree: restored.tree, sessions: restored.sessions };
     this.recent = restored.recent;
+    this.initConfigNode();
+  }
+
+  /** /zookeeper/config holds the ensemble's configuration on every member, as ZooKeeper keeps it. */
+  private initConfigNode(): void {
+    this.database.tree.setConfigNode(this.quorum.toString(), this.quorum.version, Date.now());
   }
 
   private newCore(acceptedEpoch: bigint, currentEpoch: bigint): ZabPeer<LogEntry, SyncedSnapshot> {
@@ -290,6 +296,8 @@ class QuorumPeer implements QuorumPeerHandle {
               },
             },
     });
+    server.mode =
+      this.core.role === "leading" ? "leader" : this.core.role === "observing" ? "observer" : "follower";
     this.server.stop();
     this.server = server;
     this.serverRole = role;
@@ -546,6 +554,7 @@ class QuorumPeer implements QuorumPeerHandle {
         this.database.tree = op.snapshot.tree;
         this.database.sessions.clear();
         for (const [id, timeout] of op.snapshot.sessions) this.database.sessions.set(id, timeout);
+        this.initConfigNode();
       } else {
         const restored = await this.directory.restore({
           extendedTypesEnabled: this.config.extendedTypesEnabled,
@@ -553,6 +562,7 @@ class QuorumPeer implements QuorumPeerHandle {
         this.database.tree = restored.tree;
         this.database.sessions.clear();
         for (const [id, timeout] of restored.sessions) this.database.sessions.set(id, timeout);
+        this.initConfigNode();
       }
     }
     flush();

@@ -182,6 +182,8 @@ export class ZooKeeperServer {
   private containerTimer: NodeJS.Timeout | null = null;
   private stopped = false;
   private readonly replication: Replication | null;
+  /** What `srvr` reports as Mode: standalone, leader, follower or observer. */
+  mode = "standalone";
   /** A learner's forwarded writes (and session creations) per session, in the order sent. */
   private readonly forwarded = new Map<bigint, { state: SessionState; entry: Pending }[]>();
   /** Sync requests waiting for ZAB, by token. */

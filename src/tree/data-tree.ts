@@ -523,6 +523,14 @@ export class DataTree {
     }
   }
 
+  /**
+   * ZKDatabase.initConfigInZKDatabase: an ensemble member keeps its quorum configuration in
+   * /zookeeper/config, set locally (no txn) as DataTree.setData(CONFIG_NODE, config, -1, version, now).
+   */
+  setConfigNode(config: string, configVersion: bigint, timeMs: number): void {
+    this.setData("/zookeeper/config", Buffer.from(config, "utf8"), -1, configVersion, BigInt(timeMs), []);
+  }
+
   private setData(
     path: string,
     data: Buffer | null,
