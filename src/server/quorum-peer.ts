@@ -180,6 +180,10 @@ class QuorumPeer implements QuorumPeerHandle {
     );
     this.database = { tree: restored.tree, sessions: restored.sessions };
     this.recent = restored.recent;
+    // FileTxnSnapLog.restore on a new data directory: snapshot.0 before any log (ZOOKEEPER-2325).
+    if (restored.snapshotFile === null) {
+      await this.directory.takeSnapshot(treeSnapshotSource(restored.tree, restored.sessions));
+    }
     this.initConfigNode();
   }
 
@@ -232,9 +236,15 @@ class QuorumPeer implements QuorumPeerHandle {
     this.logger.info(
       `server ${this.myId}: election decided ${PeerState[decision.state]} (leader ${decision.vote.leader}, zxid ${hex(decision.vote.zxid)})`,
     );
+    const early = this.earlyLearners;
+    this.earlyLearners = [];
     if (decision.state === PeerState.LEADING) {
       this.core.lead();
+      for (const { connection, packet } of early) {
+        if (connection.open) connection.handlers?.packet(packet, null);
+      }
     } else {
+      for (const { connection } of early) connection.close("not leading");
       this.core.follow(decision.vote.leader);
       void this.connectLeader(decision.vote.leader);
     }
@@ -333,11 +343,16 @@ class QuorumPeer implements QuorumPeerHandle {
     connection.handlers = {
       packet: (packet) => {
         if (sid === null) {
-          if (
-            this.core.role !== "leading" ||
-            (packet.type !== PacketType.FOLLOWERINFO && packet.type !== PacketType.OBSERVERINFO)
-          ) {
-            connection.close("not leading, or the first packet is not FOLLOWERINFO");
+          if (packet.type !== PacketType.FOLLOWERINFO && packet.type !== PacketType.OBSERVERINFO) {
+            connection.close("the first packet is not FOLLOWERINFO or OBSERVERINFO");
+            return;
+          }
+          if (this.core.role !== "leading") {
+            // A learner can hear the election's outcome before we act on it: it waits (as a
+            // Java learner retries its connection) until we lead, or is turned away.
+            if (this.looking && this.earlyLearners.length < this.ensemble.servers.size) {
+              this.earlyLearners.push({ connection, packet });
+            } else connection.close("not leading");
             return;
           }
           sid = (packet.data ?? Buffer.alloc(8)).readBigInt64BE(0);
@@ -440,6 +455,8 @@ class QuorumPeer implements QuorumPeerHandle {
   }
 
   private queuedForLeader: QuorumMessage[] = [];
+  /** Learners that called while we were still electing (at most one per server). */
+  private earlyLearners: { connection: QuorumConnection; packet: QuorumPacket }[] = [];
 
   private flushLeaderMessages(): void {
     const connection = this.leaderConnection;

@@ -1,0 +1,193 @@
+/**
+ * Ensembles of real processes on 127.0.0.1 for tests: each member is `zkts server` or
+ * Apache ZooKeeper 3.8's QuorumPeerMain (Debian's jars), with one zoo.cfg shape, its own
+ * dataDir and myid. Members are started, killed (by PID) and restarted individually.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import net from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "./apache-zookeeper.js";
+import { exited } from "./processes.js";
+
+const zktsBin = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
+
+export type MemberKind = "zkts" | "apache";
+
+export interface Member {
+  id: bigint;
+  kind: MemberKind;
+  clientPort: number;
+  electionPort: number;
+  dataDir: string;
+  config: string;
+  child: ChildProcess | null;
+}
+
+export interface Ensemble {
+  members: Member[];
+  dir: string;
+}
+
+/** Writes the configs of an ensemble with one member per entry of `kinds` (ids 1, 2, ...). */
+export async function layoutEnsemble(
+  dir: string,
+  kinds: MemberKind[],
+  extra: Record<string, string> = {},
+): Promise<Ensemble> {
+  // Three ports per member, all different (a port just freed can be handed out again).
+  const taken = new Set<number>();
+  const distinctPort = async (): Promise<number> => {
+    for (;;) {
+      const port = await freePort();
+      if (!taken.has(port)) {
+        taken.add(port);
+        return port;
+      }
+    }
+  };
+  const servers: string[] = [];
+  const ports: number[] = [];
+  const electionPorts: number[] = [];
+  for (let index = 0; index < kinds.length; index++) {
+    const quorumPort = await distinctPort();
+    const electionPort = await distinctPort();
+    servers.push(`server.${index + 1}=127.0.0.1:${quorumPort}:${electionPort}`);
+    electionPorts.push(electionPort);
+    ports.push(await distinctPort());
+  }
+  const members = kinds.map((kind, index): Member => {
+    const id = BigInt(index + 1);
+    const dataDir = join(dir, `server${id}`);
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, "myid"), `${id}\n`);
+    const lines = [
+      "tickTime=500",
+      "initLimit=10",
+      "syncLimit=5",
+      `dataDir=${dataDir}`,
+      `clientPort=${ports[index]}`,
+      "clientPortAddress=127.0.0.1",
+      "4lw.commands.whitelist=*",
+      "admin.enableServer=false",
+      "maxClientCnxns=0",
+      ...Object.entries(extra).map(([key, value]) => `${key}=${value}`),
+      ...servers,
+    ];
+    const config = join(dir, `server${id}.cfg`);
+    writeFileSync(config, `${lines.join("\n")}\n`);
+    return {
+      id,
+      kind,
+      clientPort: ports[index] ?? 0,
+      electionPort: electionPorts[index] ?? 0,
+      dataDir,
+      config,
+      child: null,
+    };
+  });
+  return { members, dir };
+}
+
+/** Starts a member's process (it serves once a quorum has elected a leader). */
+export function startMember(member: Member): void {
+  const log = openSync(join(member.dataDir, "..", `server${member.id}.log`), "a");
+  member.child =
+    member.kind === "zkts"
+      ? spawn(process.execPath, [zktsBin, "server", member.config], { stdio: ["ignore", log, log] })
+      : spawn(
+          "java",
+          [
+            "-Xmx256m",
+            "-cp",
+            zookeeperClasspath,
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            member.config,
+          ],
+          { stdio: ["ignore", log, log] },
+        );
+}
+
+/**
+ * Starts every member, the slow-starting Apache ones first (each once its election port
+ * listens), so that with fresh data the election goes to the highest id, as it would if
+ * all started together.
+ */
+export async function startEnsemble(ensemble: Ensemble): Promise<void> {
+  const ordered = [...ensemble.members].sort((a, b) =>
+    a.kind === b.kind ? 0 : a.kind === "apache" ? -1 : 1,
+  );
+  for (const member of ordered) {
+    startMember(member);
+    if (member.kind === "apache") {
+      await waitFor(
+        () =>
+          new Promise<boolean>((resolve) => {
+            const socket = net.connect(member.electionPort, "127.0.0.1");
+            socket.once("connect", () => {
+              socket.destroy();
+              resolve(true);
+            });
+            socket.once("error", () => resolve(false));
+          }),
+        60_000,
+        100,
+      );
+    }
+  }
+}
+
+/** Stops a member by its PID with `signal` (SIGKILL: no goodbye) and waits for it to exit. */
+export async function stopMember(member: Member, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  const child = member.child;
+  member.child = null;
+  if (child === null) return;
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill(signal);
+    const killer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+    await exited(child);
+    clearTimeout(killer);
+  }
+}
+
+/** What `srvr` says the member is: leader, follower, observer, or "" while not serving. */
+export async function memberMode(member: Member): Promise<string> {
+  const answer = await fourLetterWord("127.0.0.1", member.clientPort, "srvr", 1_000).catch(() => "");
+  return /Mode: (\w+)/.exec(answer)?.[1] ?? "";
+}
+
+/** Waits until every running member serves with exactly one leader among them; returns the leader. */
+export async function waitForLeader(ensemble: Ensemble, timeoutMs = 60_000): Promise<Member> {
+  let leader: Member | null = null;
+  await waitFor(
+    async () => {
+      const running = ensemble.members.filter((member) => member.child !== null);
+      const modes = await Promise.all(running.map(memberMode));
+      if (modes.some((mode) => mode === "")) return false;
+      const leaders = running.filter((_, index) => modes[index] === "leader");
+      leader = leaders.length === 1 ? (leaders[0] ?? null) : null;
+      return leader !== null;
+    },
+    timeoutMs,
+    100,
+  );
+  if (leader === null) throw new Error("no leader");
+  return leader;
+}
+
+/** mntr of a member, as key → value. */
+export async function mntr(member: Member): Promise<Map<string, string>> {
+  const answer = await fourLetterWord("127.0.0.1", member.clientPort, "mntr", 2_000);
+  return new Map(
+    answer
+      .split("\n")
+      .map((line) => line.split("\t"))
+      .filter((parts): parts is [string, string] => parts.length === 2)
+      .map(([key, value]) => [key, value.trim()]),
+  );
+}
+
+export async function stopEnsemble(ensemble: Ensemble): Promise<void> {
+  await Promise.all(ensemble.members.map((member) => stopMember(member)));
+}
