@@ -475,6 +475,11 @@ class QuorumPeer implements QuorumPeerHandle {
       return;
     }
     if (message === null) return;
+    if (message.type === "diff" || message.type === "trunc" || message.type === "snap") {
+      this.logger.info(
+        `server ${this.myId}: syncing with leader ${leaderId} by ${message.type.toUpperCase()} at ${hex(message.zxid)}`,
+      );
+    }
     if (message.type === "snap" && snapshot !== null) {
       snapshot.tree.finishLoad(message.zxid);
       message = { ...message, snapshot };
@@ -573,9 +578,13 @@ class QuorumPeer implements QuorumPeerHandle {
         for (const [id, timeout] of op.snapshot.sessions) this.database.sessions.set(id, timeout);
         this.initConfigNode();
       } else {
-        const restored = await this.directory.restore({
-          extendedTypesEnabled: this.config.extendedTypesEnabled,
-        });
+        // The log may already hold what this Ready appended after the truncation point.
+        const restored = await this.directory.restore(
+          { extendedTypesEnabled: this.config.extendedTypesEnabled },
+          false,
+          0,
+          op.zxid,
+        );
         this.database.tree = restored.tree;
         this.database.sessions.clear();
         for (const [id, timeout] of restored.sessions) this.database.sessions.set(id, timeout);
@@ -603,7 +612,8 @@ class QuorumPeer implements QuorumPeerHandle {
     if (ready.lookForLeader) {
       this.logger.warn(`server ${this.myId}: back to election: ${this.core.stepDownReason}`);
       void this.lookForLeader();
-    } else if (this.core.serving && this.serverRole === null) {
+    } else if (ready.serving && this.core.serving && this.serverRole === null) {
+      // Only once the Ready that made the core serve is applied: its state is the one to serve.
       this.startServing();
     }
   }

@@ -152,7 +152,13 @@ export class DataDirectory {
    * FileTxnSnapLog.restore: the newest good snapshot, then every logged txn after it.
    * With `readOnly` nothing on disk is changed (torn tails are reported, not cut).
    */
-  async restore(treeOptions: DataTreeOptions, readOnly = false, recentTxnsMax = 0): Promise<Restored> {
+  async restore(
+    treeOptions: DataTreeOptions,
+    readOnly = false,
+    recentTxnsMax = 0,
+    /** Replay no further than this zxid (a learner rebuilding its state after a truncation). */
+    upToZxid: bigint | null = null,
+  ): Promise<Restored> {
     const snapshots = (await listZxidFiles(this.snapDir, "snapshot")).reverse();
     let tree = new DataTree(treeOptions);
     let sessions = new Map<bigint, number>();
@@ -194,7 +200,15 @@ export class DataDirectory {
     ) {
       snapshotDigest = null;
     }
-    const replay = await this.replayLogs(tree, sessions, logs, snapshotDigest, readOnly, recentTxnsMax);
+    const replay = await this.replayLogs(
+      tree,
+      sessions,
+      logs,
+      snapshotDigest,
+      readOnly,
+      recentTxnsMax,
+      upToZxid,
+    );
     return { tree, sessions, snapshotFile, ...replay };
   }
 
@@ -205,6 +219,7 @@ export class DataDirectory {
     snapshotDigest: ZxidDigest | null,
     readOnly: boolean,
     recentTxnsMax: number,
+    upToZxid: bigint | null,
   ): Promise<Omit<Restored, "tree" | "sessions" | "snapshotFile">> {
     let recent: LogEntry[] = [];
     const from = tree.lastProcessedZxid + 1n;
@@ -258,6 +273,7 @@ export class DataDirectory {
       for (const entry of parsed.entries) {
         const { header } = entry;
         if (header.zxid <= tree.lastProcessedZxid) continue;
+        if (upToZxid !== null && header.zxid > upToZxid) break;
         const previous = tree.lastProcessedZxid;
         if (previous >> 32n === header.zxid >> 32n && header.zxid !== previous + 1n && previous !== 0n) {
           throw new StartupError(

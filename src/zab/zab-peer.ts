@@ -361,6 +361,7 @@ export class ZabPeer<T, S> {
       lookForLeader: this.lookFlag,
       syncsDone: this.syncsDone,
       settledEpoch: this.settledEpoch,
+      serving: this.serving,
     };
     this.settledEpoch = null;
     this.persistOps = [];

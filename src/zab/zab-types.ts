@@ -82,6 +82,8 @@ export interface Ready<T, S> {
   syncsDone: number[];
   /** The epoch just settled (leader established, or learner synced): the election vote should carry it. */
   settledEpoch: bigint | null;
+  /** Whether the peer serves once this Ready is done (its applies bring the state up to date). */
+  serving: boolean;
 }
 
 export type Role = "looking" | "leading" | "following" | "observing";

@@ -7,26 +7,30 @@
  * same tree node by node, and no digest mismatch.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ZooKeeperClient } from "../../src/client/index.js";
+import { CreateMode, OpCode, ZooKeeperClient } from "../../src/client/index.js";
 import { waitFor } from "../support/apache-zookeeper.js";
 import {
   type Ensemble,
   layoutEnsemble,
   type Member,
   type MemberKind,
+  memberMode,
   mntr,
   startEnsemble,
   startMember,
   stopEnsemble,
   stopMember,
   waitForLeader,
+  withEnsembleLogs,
 } from "../support/ensemble.js";
 import { connectNzk, type NzkClient, nzkClose, nzkCreate } from "../support/nzk.js";
 import { dumpTree } from "../support/tree-dump.js";
+
+const openAcl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 
 /** Creates `/w/<tag>-<n>` through `client` until `stop()`; records what was acknowledged. */
 async function writeUntil(
@@ -97,43 +101,45 @@ describe("replicated ensembles of real processes", () => {
     it(`${shape.title}: the leader is killed -9 under load, restarted, and nothing acknowledged is lost`, async () => {
       const ensemble = await layoutEnsemble(join(dir, String(index)), shape.kinds);
       const clients: NzkClient[] = [];
-      try {
-        await startEnsemble(ensemble);
-        const leader = await waitForLeader(ensemble);
-        // With fresh data the election goes to the highest id: the shape decides who leads.
-        assert.equal(leader.id, 3n);
-        assert.equal(leader.kind, shape.kinds[2]);
-        const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
-        await nzkCreate(setup, "/w", null);
-        await nzkClose(setup);
+      await withEnsembleLogs(ensemble, async () => {
+        try {
+          await startEnsemble(ensemble);
+          const leader = await waitForLeader(ensemble);
+          // With fresh data the election goes to the highest id: the shape decides who leads.
+          assert.equal(leader.id, 3n);
+          assert.equal(leader.kind, shape.kinds[2]);
+          const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
+          await nzkCreate(setup, "/w", null);
+          await nzkClose(setup);
 
-        // Writers on the two followers run through the leader's death.
-        const acknowledged = new Set<string>();
-        let stopping = false;
-        const survivors = ensemble.members.filter((member) => member !== leader);
-        for (const member of survivors)
-          clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
-        const writers = clients.map((client, n) =>
-          writeUntil(client, `s${survivors[n]?.id}`, acknowledged, () => stopping),
-        );
-        await waitFor(async () => acknowledged.size >= 40, 30_000, 20);
-        const before = acknowledged.size;
-        await stopMember(leader, "SIGKILL");
-        const next = await waitForLeader(ensemble);
-        assert.notEqual(next.id, leader.id);
-        await waitFor(async () => acknowledged.size >= before + 40, 60_000, 20);
+          // Writers on the two followers run through the leader's death.
+          const acknowledged = new Set<string>();
+          let stopping = false;
+          const survivors = ensemble.members.filter((member) => member !== leader);
+          for (const member of survivors)
+            clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
+          const writers = clients.map((client, n) =>
+            writeUntil(client, `s${survivors[n]?.id}`, acknowledged, () => stopping),
+          );
+          await waitFor(async () => acknowledged.size >= 40, 30_000, 20);
+          const before = acknowledged.size;
+          await stopMember(leader, "SIGKILL");
+          const next = await waitForLeader(ensemble);
+          assert.notEqual(next.id, leader.id);
+          await waitFor(async () => acknowledged.size >= before + 40, 60_000, 20);
 
-        // The old leader returns (its uncommitted tail, if any, is truncated) and catches up.
-        startMember(leader);
-        await waitForLeader(ensemble);
-        await waitFor(async () => acknowledged.size >= before + 80, 60_000, 20);
-        stopping = true;
-        await Promise.all(writers);
-        await verifyAgreement(ensemble, acknowledged);
-      } finally {
-        await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
-        await stopEnsemble(ensemble);
-      }
+          // The old leader returns (its uncommitted tail, if any, is truncated) and catches up.
+          startMember(leader);
+          await waitForLeader(ensemble);
+          await waitFor(async () => acknowledged.size >= before + 80, 60_000, 20);
+          stopping = true;
+          await Promise.all(writers);
+          await verifyAgreement(ensemble, acknowledged);
+        } finally {
+          await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
+          await stopEnsemble(ensemble);
+        }
+      });
     });
   }
 
@@ -161,6 +167,97 @@ describe("replicated ensembles of real processes", () => {
       await waitForLeader(ensemble);
       await verifyAgreement(ensemble, acknowledged);
     } finally {
+      await stopEnsemble(ensemble);
+    }
+  });
+});
+
+/** The lines a member logged (zkts logs JSON lines, one per message). */
+function loggedLines(ensemble: Ensemble, member: Member): string[] {
+  return readFileSync(join(ensemble.dir, `server${member.id}.log`), "utf8").split("\n");
+}
+
+describe("zkts learners in an Apache ZooKeeper 3.8 ensemble", () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "zkts-learner-"));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("a zkts follower joins by SNAP, serves the same tree, returns by DIFF, and acknowledges durably when it makes the quorum", async () => {
+    const ensemble = await layoutEnsemble(join(dir, "follow"), ["zkts", "apache", "apache"]);
+    const [zkts, second, third] = ensemble.members as [Member, Member, Member];
+    let client: ZooKeeperClient | null = null;
+    try {
+      startMember(third);
+      startMember(second);
+      await waitForLeader(ensemble);
+      client = await ZooKeeperClient.connect(`127.0.0.1:${third.clientPort}`);
+      // Written before zkts exists: it gets them with the leader's snapshot (or a diff).
+      await client.create("/w", "b");
+      for (let i = 0; i < 20; i++) await client.create(`/w/n${i}`, `v${i}`);
+      await client.setACL("/w/n3", [{ perms: 1, id: { scheme: "world", id: "anyone" } }]);
+      startMember(zkts);
+      await waitForLeader(ensemble);
+      assert.ok(
+        loggedLines(ensemble, zkts).some((line) => /syncing with leader 3 by (SNAP|DIFF)/.test(line)),
+      );
+      // Written after: proposals and commits, including a multi and a sequential node.
+      await client.create("/w/seq-", "a", { mode: CreateMode.PERSISTENT_SEQUENTIAL });
+      await client.setData("/w/n1", "changed");
+      await client.delete("/w/n2");
+      await client.multi([
+        { type: OpCode.create, request: { path: "/m", data: null, acl: openAcl, flags: 0 } },
+        { type: OpCode.setData, request: { path: "/w", data: Buffer.from("m"), version: -1 } },
+      ]);
+      // Away for a while, then back with its own data: the leader sends only the difference.
+      await stopMember(zkts);
+      for (let i = 0; i < 5; i++) await client.setData(`/w/n${i + 5}`, `while away ${i}`);
+      await client.delete("/m");
+      startMember(zkts);
+      await waitForLeader(ensemble);
+      assert.ok(loggedLines(ensemble, zkts).some((line) => /syncing with leader 3 by DIFF/.test(line)));
+      // Server 2 goes: now every commit needs zkts's acknowledgement, which it gives only once on disk.
+      await stopMember(second);
+      const acknowledged = new Set<string>();
+      for (let i = 0; i < 10; i++) {
+        await client.create(`/w/q${i}`, `v${i}`);
+        acknowledged.add(`/w/q${i}`);
+      }
+      await stopMember(zkts, "SIGKILL");
+      startMember(second);
+      startMember(zkts);
+      await waitForLeader(ensemble);
+      await verifyAgreement(ensemble, acknowledged);
+    } finally {
+      await client?.close();
+      await stopEnsemble(ensemble);
+    }
+  });
+
+  it("a zkts observer decides OBSERVING, learns every commit by INFORM and serves reads and writes", async () => {
+    const ensemble = await layoutEnsemble(join(dir, "observe"), ["zkts", "apache", "apache"], {}, [1n]);
+    const [observer, , third] = ensemble.members as [Member, Member, Member];
+    let client: ZooKeeperClient | null = null;
+    let observing: ZooKeeperClient | null = null;
+    try {
+      await startEnsemble(ensemble);
+      await waitForLeader(ensemble);
+      assert.equal(await memberMode(observer), "observer");
+      client = await ZooKeeperClient.connect(`127.0.0.1:${third.clientPort}`);
+      await client.create("/w", "before");
+      observing = await ZooKeeperClient.connect(`127.0.0.1:${observer.clientPort}`);
+      // A write through the observer goes to the leader and comes back committed.
+      await observing.create("/w/from-observer", "o");
+      for (let i = 0; i < 5; i++) await client.create(`/w/n${i}`, `v${i}`);
+      await client.setData("/w", "after");
+      await observing.sync("/");
+      assert.equal((await observing.getData("/w")).data?.toString(), "after");
+      assert.equal((await observing.getChildren("/w")).children.length, 6);
+      await verifyAgreement(ensemble, new Set(["/w/from-observer"]));
+    } finally {
+      await observing?.close();
+      await client?.close();
       await stopEnsemble(ensemble);
     }
   });

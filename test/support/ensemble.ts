@@ -4,7 +4,7 @@
  * dataDir and myid. Members are started, killed (by PID) and restarted individually.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, openSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,8 @@ export async function layoutEnsemble(
   dir: string,
   kinds: MemberKind[],
   extra: Record<string, string> = {},
+  /** Members (by id) that observe instead of voting. */
+  observers: readonly bigint[] = [],
 ): Promise<Ensemble> {
   // Three ports per member, all different (a port just freed can be handed out again).
   const taken = new Set<number>();
@@ -53,7 +55,8 @@ export async function layoutEnsemble(
   for (let index = 0; index < kinds.length; index++) {
     const quorumPort = await distinctPort();
     const electionPort = await distinctPort();
-    servers.push(`server.${index + 1}=127.0.0.1:${quorumPort}:${electionPort}`);
+    const role = observers.includes(BigInt(index + 1)) ? ":observer" : "";
+    servers.push(`server.${index + 1}=127.0.0.1:${quorumPort}:${electionPort}${role}`);
     electionPorts.push(electionPort);
     ports.push(await distinctPort());
   }
@@ -73,6 +76,7 @@ export async function layoutEnsemble(
       "admin.enableServer=false",
       "maxClientCnxns=0",
       ...Object.entries(extra).map(([key, value]) => `${key}=${value}`),
+      ...(observers.includes(id) ? ["peerType=observer"] : []),
       ...servers,
     ];
     const config = join(dir, `server${id}.cfg`);
@@ -190,4 +194,27 @@ export async function mntr(member: Member): Promise<Map<string, string>> {
 
 export async function stopEnsemble(ensemble: Ensemble): Promise<void> {
   await Promise.all(ensemble.members.map((member) => stopMember(member)));
+}
+
+/** The last lines each member logged, for a failure message. */
+export function ensembleLogTails(ensemble: Ensemble, lines = 25): string {
+  return ensemble.members
+    .map((member) => {
+      const path = join(ensemble.dir, `server${member.id}.log`);
+      const tail = existsSync(path)
+        ? readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n")
+        : "(no log)";
+      return `--- server ${member.id} (${member.kind})\n${tail}`;
+    })
+    .join("\n");
+}
+
+/** Runs `body`; if it fails, the error carries the members' log tails. */
+export async function withEnsembleLogs<T>(ensemble: Ensemble, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (error) {
+    if (error instanceof Error) error.message = `${error.message}\n${ensembleLogTails(ensemble)}`;
+    throw error;
+  }
 }
