@@ -79,6 +79,10 @@ async function main(argv: string[]): Promise<number> {
       const { runStorageTool } = await import("./storage-tools.js");
       return runStorageTool(command, rest);
     }
+    case "ensemble": {
+      const { runEnsembleCommand } = await import("./ensemble-command.js");
+      return runEnsembleCommand(rest);
+    }
     case "bench": {
       const { runBenchCommand } = await import("../bench/bench-command.js");
       return runBenchCommand(rest);
@@ -94,6 +98,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(
         usage +
           (await import("./storage-tools.js")).storageUsage +
+          (await import("./ensemble-command.js")).ensembleUsage +
           (await import("../bench/bench-command.js")).benchUsage,
       );
       return command === undefined ? 2 : 0;
