@@ -540,6 +540,25 @@ class QuorumPeer implements QuorumPeerHandle {
   }
 
   private async processReady(ready: Ready<LogEntry, SyncedSnapshot>): Promise<void> {
+    // A leader's proposals and commits need not wait for its own disk write (its own ack is
+    // counted only once the write is done): they leave first, so the learners' fsyncs run
+    // alongside the leader's. Each peer still gets its messages in order: once one of them
+    // must wait, so does everything after it to that peer.
+    const deferred: typeof ready.messages = [];
+    const waiting = new Set<bigint>();
+    for (const outgoing of ready.messages) {
+      const early =
+        this.core.role === "leading" &&
+        !waiting.has(outgoing.to) &&
+        (outgoing.message.type === "proposal" ||
+          outgoing.message.type === "commit" ||
+          outgoing.message.type === "inform");
+      if (early) this.send(outgoing.to, outgoing.message);
+      else {
+        waiting.add(outgoing.to);
+        deferred.push(outgoing);
+      }
+    }
     for (const op of ready.persist) {
       switch (op.type) {
         case "acceptedEpoch":
@@ -595,7 +614,7 @@ class QuorumPeer implements QuorumPeerHandle {
     if (ready.persist.some((op) => op.type === "append")) {
       this.directory.maybeSnapshot(() => treeSnapshotSource(this.database.tree, this.database.sessions));
     }
-    for (const { to, message } of ready.messages) this.send(to, message);
+    for (const { to, message } of deferred) this.send(to, message);
     for (const peer of ready.disconnect) {
       if (this.core.role === "leading" || this.learners.has(peer)) {
         this.learners.get(peer)?.close("dropped by the leader");

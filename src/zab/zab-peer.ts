@@ -444,6 +444,10 @@ export class ZabPeer<T, S> {
       if (acceptedEpoch > leader.greatestAcceptedEpoch) leader.greatestAcceptedEpoch = acceptedEpoch;
       if (this.isVoter(from)) leader.connecting.add(from);
       this.maybeDecideEpoch();
+    } else if (acceptedEpoch > leader.epoch) {
+      // It promised a newer leader's epoch and cannot follow ours; ZooKeeper lets it retry
+      // forever. Re-electing lets the next epoch pass its promise.
+      this.stepDown(`learner ${from} accepted epoch ${acceptedEpoch}, newer than ours (${leader.epoch})`);
     } else {
       const handle = leader.handles.get(from);
       if (handle !== undefined) handle.phase = "epoch";
@@ -487,7 +491,9 @@ export class ZabPeer<T, S> {
         );
         return;
       }
-      if (!handle.observer) leader.epochAcked.add(handle.id);
+      // A learner that had already accepted this epoch answers -1: "we cannot ack again in
+      // good conscience" (Learner.registerWithLeader), so it does not count (Leader.waitForEpochAck).
+      if (!handle.observer && currentEpoch !== -1n) leader.epochAcked.add(handle.id);
       this.maybeEpochQuorum(leader);
     } else {
       leader.syncQueue.push(handle.id);

@@ -1,0 +1,181 @@
+/**
+ * 3-server ensembles side by side: zkts and Apache ZooKeeper 3.8, on this machine, in one
+ * run (`npm run bench:ensemble`, `--quick` for one repeat).
+ *   - failover: the leader is killed with SIGKILL while a client writes through a follower;
+ *     the time from the kill to the first write acknowledged after it, at tickTime 2000
+ *     and at tickTime 200;
+ *   - throughput: `zkts bench` write and read workloads spread over all three servers.
+ * All servers share the machine's cores and disk with each other and with the load
+ * generator, so the absolute figures are low; the ratio is what this measures.
+ */
+import { execFile } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { BenchReport } from "../src/bench/load-generator.js";
+import { ZooKeeperClient } from "../src/client/index.js";
+import {
+  type Ensemble,
+  layoutEnsemble,
+  type MemberKind,
+  startEnsemble,
+  stopEnsemble,
+  stopMember,
+  waitForLeader,
+} from "../test/support/ensemble.js";
+import { zktsBin } from "./servers.js";
+
+const run = promisify(execFile);
+const quick = process.argv.includes("--quick");
+const repeats = quick ? 1 : 3;
+const seconds = quick ? 3 : 5;
+const kinds: { name: string; kind: MemberKind }[] = [
+  { name: "ZooKeeper", kind: "apache" },
+  { name: "zkts", kind: "zkts" },
+];
+
+async function startThree(root: string, kind: MemberKind, tickTime: number): Promise<Ensemble> {
+  const ensemble = await layoutEnsemble(mkdtempSync(join(root, `${kind}-`)), [kind, kind, kind], {
+    tickTime: String(tickTime),
+  });
+  await startEnsemble(ensemble);
+  await waitForLeader(ensemble, 120_000);
+  return ensemble;
+}
+
+/** Kill -9 of the leader to the first write acknowledged after it, through a surviving follower. */
+async function failoverMs(root: string, kind: MemberKind, tickTime: number): Promise<number> {
+  const ensemble = await startThree(root, kind, tickTime);
+  try {
+    const leader = await waitForLeader(ensemble);
+    const survivors = ensemble.members.filter((member) => member !== leader);
+    const client = await ZooKeeperClient.connect(
+      survivors.map((member) => `127.0.0.1:${member.clientPort}`).join(","),
+    );
+    try {
+      await client.create("/failover", "0");
+      let killedAt = Number.POSITIVE_INFINITY;
+      let firstAfter = Number.NaN;
+      const writer = (async () => {
+        for (let n = 0; n < 1_000_000 && Number.isNaN(firstAfter); n++) {
+          // Only a write sent after the kill shows the new leader at work.
+          const sentAt = performance.now();
+          try {
+            await client.setData("/failover", String(n));
+            if (sentAt > killedAt) firstAfter = performance.now();
+          } catch {
+            // Connection loss or no quorum yet: try again.
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      killedAt = performance.now();
+      await stopMember(leader, "SIGKILL");
+      await writer;
+      return firstAfter - killedAt;
+    } finally {
+      await client.close().catch(() => {});
+    }
+  } finally {
+    await stopEnsemble(ensemble);
+  }
+}
+
+async function throughput(ensemble: Ensemble, workload: string): Promise<BenchReport> {
+  const servers = ensemble.members.map((member) => `127.0.0.1:${member.clientPort}`).join(",");
+  const { stdout } = await run(
+    process.execPath,
+    [
+      zktsBin,
+      "bench",
+      "--servers",
+      servers,
+      "--workload",
+      workload,
+      "--sessions",
+      "48",
+      "--in-flight",
+      "4",
+      "--value-bytes",
+      "100",
+      "--seconds",
+      String(seconds),
+      "--processes",
+      "2",
+      "--json",
+    ],
+    { maxBuffer: 1 << 20, timeout: (seconds + 120) * 1000 },
+  );
+  return JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as BenchReport;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[middle] ?? Number.NaN)
+    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+}
+
+async function main(): Promise<void> {
+  const root = mkdtempSync(join(tmpdir(), "zkts-ensemble-bench-"));
+  const results: Record<string, Record<string, number[]>> = {};
+  const record = (row: string, name: string, value: number) => {
+    results[row] ??= {};
+    (results[row][name] ??= []).push(value);
+    process.stderr.write(`${row} ${name}: ${value.toFixed(1)}\n`);
+  };
+  try {
+    for (const tickTime of [2000, 200]) {
+      for (let r = 0; r < repeats; r++) {
+        for (const { name, kind } of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+          record(`failover ms, tickTime ${tickTime}`, name, await failoverMs(root, kind, tickTime));
+        }
+      }
+    }
+    for (const { name, kind } of kinds) {
+      const ensemble = await startThree(root, kind, 2000);
+      try {
+        for (let r = 0; r < repeats; r++) {
+          for (const workload of ["write", "read"]) {
+            const report = await throughput(ensemble, workload);
+            record(`${workload} ops/s (48 sessions x 4, 100 B)`, name, report.opsPerSecond);
+            record(`${workload} p99 ms`, name, report.latencyMs.p99);
+          }
+        }
+      } finally {
+        await stopEnsemble(ensemble);
+      }
+    }
+    console.log(`3-server ensembles on one machine; ${repeats} repeat(s), medians`);
+    console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");
+    console.log("|---|---|---|---|");
+    const rows = Object.entries(results).map(([measure, byName]) => {
+      const zookeeper = median(byName.ZooKeeper ?? []);
+      const zkts = median(byName.zkts ?? []);
+      // Time and latency: lower is better, so the ratio is ZooKeeper's over zkts's.
+      const lowerIsBetter = measure.includes(" ms");
+      const ratio = lowerIsBetter ? zookeeper / zkts : zkts / zookeeper;
+      console.log(`| ${measure} | ${zookeeper.toFixed(1)} | ${zkts.toFixed(1)} | ${ratio.toFixed(2)}x |`);
+      return { measure, zookeeper, zkts, ratio, runs: byName };
+    });
+    const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
+    mkdirSync(resultsDir, { recursive: true });
+    const file = join(resultsDir, `ensemble-${new Date().toISOString().slice(0, 10)}.json`);
+    writeFileSync(
+      file,
+      `${JSON.stringify({ date: new Date().toISOString(), repeats, seconds, rows }, null, 2)}\n`,
+    );
+    console.log(`wrote ${file}`);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
