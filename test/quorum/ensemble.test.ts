@@ -19,7 +19,6 @@ import {
   type Member,
   type MemberKind,
   memberMode,
-  mntr,
   startEnsemble,
   startMember,
   stopEnsemble,
@@ -28,59 +27,9 @@ import {
   withEnsembleLogs,
 } from "../support/ensemble.js";
 import { connectNzk, type NzkClient, nzkClose, nzkCreate } from "../support/nzk.js";
-import { dumpTree } from "../support/tree-dump.js";
+import { verifyAgreement, writeUntil } from "./ensemble-checks.js";
 
 const openAcl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
-
-/** Creates `/w/<tag>-<n>` through `client` until `stop()`; records what was acknowledged. */
-async function writeUntil(
-  client: NzkClient,
-  tag: string,
-  acknowledged: Set<string>,
-  stop: () => boolean,
-): Promise<void> {
-  for (let n = 0; !stop() && n < 10_000; n++) {
-    const path = `/w/${tag}-${n}`;
-    try {
-      await nzkCreate(client, path, Buffer.from(tag));
-      acknowledged.add(path);
-    } catch {
-      // Connection loss while the ensemble re-elects: the outcome is unknown, so it is not
-      // counted; the client reconnects by itself. Pace the retry.
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
-
-async function verifyAgreement(ensemble: Ensemble, acknowledged: Set<string>): Promise<void> {
-  const dumps: string[] = [];
-  for (const member of ensemble.members) {
-    const client = await ZooKeeperClient.connect(`127.0.0.1:${member.clientPort}`);
-    try {
-      await client.sync("/");
-      const { children } = await client.getChildren("/w");
-      const present = new Set(children.map((child) => `/w/${child}`));
-      const missing = [...acknowledged].filter((path) => !present.has(path));
-      assert.deepEqual(missing, [], `server ${member.id} (${member.kind}) lacks acknowledged writes`);
-      dumps.push(
-        JSON.stringify(await dumpTree(client), (_, value) =>
-          typeof value === "bigint" ? value.toString() : value,
-        ),
-      );
-    } finally {
-      await client.close();
-    }
-    const metrics = await mntr(member);
-    assert.equal(
-      metrics.get("zk_digest_mismatches_count") ?? "0",
-      "0",
-      `server ${member.id} saw a digest mismatch`,
-    );
-  }
-  for (const [index, dump] of dumps.entries()) {
-    assert.equal(dump, dumps[0], `server ${index + 1} differs from server 1 node by node`);
-  }
-}
 
 const shapes: { kinds: MemberKind[]; title: string }[] = [
   { kinds: ["zkts", "zkts", "zkts"], title: "three zkts servers" },

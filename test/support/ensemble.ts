@@ -9,6 +9,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "./apache-zookeeper.js";
+import { FaultProxy } from "./fault-proxy.js";
 import { exited } from "./processes.js";
 
 const zktsBin = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
@@ -28,6 +29,8 @@ export interface Member {
 export interface Ensemble {
   members: Member[];
   dir: string;
+  /** With `proxied`: the proxy each member dials to reach another, by "from>to". */
+  proxies: Map<string, FaultProxy[]>;
 }
 
 /** Writes the configs of an ensemble with one member per entry of `kinds` (ids 1, 2, ...). */
@@ -37,6 +40,8 @@ export async function layoutEnsemble(
   extra: Record<string, string> = {},
   /** Members (by id) that observe instead of voting. */
   observers: readonly bigint[] = [],
+  /** Put a fault-injecting proxy on every server-to-server link (quorum and election). */
+  proxied = false,
 ): Promise<Ensemble> {
   // Three ports per member, all different (a port just freed can be handed out again).
   const taken = new Set<number>();
@@ -49,17 +54,35 @@ export async function layoutEnsemble(
       }
     }
   };
-  const servers: string[] = [];
   const ports: number[] = [];
+  const quorumPorts: number[] = [];
   const electionPorts: number[] = [];
   for (let index = 0; index < kinds.length; index++) {
-    const quorumPort = await distinctPort();
-    const electionPort = await distinctPort();
-    const role = observers.includes(BigInt(index + 1)) ? ":observer" : "";
-    servers.push(`server.${index + 1}=127.0.0.1:${quorumPort}:${electionPort}${role}`);
-    electionPorts.push(electionPort);
+    quorumPorts.push(await distinctPort());
+    electionPorts.push(await distinctPort());
     ports.push(await distinctPort());
   }
+  const proxies = new Map<string, FaultProxy[]>();
+  /** The server.N lines as member `self` sees them: others behind proxies when proxied. */
+  const serverLines = async (self: number): Promise<string[]> => {
+    const lines: string[] = [];
+    for (let index = 0; index < kinds.length; index++) {
+      let quorumPort = quorumPorts[index] ?? 0;
+      let electionPort = electionPorts[index] ?? 0;
+      if (proxied && index !== self) {
+        const quorum = await FaultProxy.start({ targetPort: quorumPort });
+        const election = await FaultProxy.start({ targetPort: electionPort });
+        proxies.set(`${self + 1}>${index + 1}`, [quorum, election]);
+        quorumPort = quorum.port;
+        electionPort = election.port;
+      }
+      const role = observers.includes(BigInt(index + 1)) ? ":observer" : "";
+      lines.push(`server.${index + 1}=127.0.0.1:${quorumPort}:${electionPort}${role}`);
+    }
+    return lines;
+  };
+  const servers: string[][] = [];
+  for (let index = 0; index < kinds.length; index++) servers.push(await serverLines(index));
   const members = kinds.map((kind, index): Member => {
     const id = BigInt(index + 1);
     const dataDir = join(dir, `server${id}`);
@@ -77,7 +100,7 @@ export async function layoutEnsemble(
       "maxClientCnxns=0",
       ...Object.entries(extra).map(([key, value]) => `${key}=${value}`),
       ...(observers.includes(id) ? ["peerType=observer"] : []),
-      ...servers,
+      ...(servers[index] ?? []),
     ];
     const config = join(dir, `server${id}.cfg`);
     writeFileSync(config, `${lines.join("\n")}\n`);
@@ -91,7 +114,27 @@ export async function layoutEnsemble(
       child: null,
     };
   });
-  return { members, dir };
+  return { members, dir, proxies };
+}
+
+/** Cuts `member` off from the other servers: its links hold and lose every byte (blackhole) or are cut (partition). */
+export function isolate(
+  ensemble: Ensemble,
+  member: Member,
+  how: "blackhole" | "partition" = "blackhole",
+): void {
+  for (const [link, proxies] of ensemble.proxies) {
+    const [from, to] = link.split(">");
+    if (from !== String(member.id) && to !== String(member.id)) continue;
+    for (const proxy of proxies) {
+      if (how === "blackhole") proxy.blackhole();
+      else proxy.partition();
+    }
+  }
+}
+
+export function healNetwork(ensemble: Ensemble): void {
+  for (const proxies of ensemble.proxies.values()) for (const proxy of proxies) proxy.heal();
 }
 
 /** Starts a member's process (it serves once a quorum has elected a leader). */
@@ -161,12 +204,19 @@ export async function memberMode(member: Member): Promise<string> {
   return /Mode: (\w+)/.exec(answer)?.[1] ?? "";
 }
 
-/** Waits until every running member serves with exactly one leader among them; returns the leader. */
-export async function waitForLeader(ensemble: Ensemble, timeoutMs = 60_000): Promise<Member> {
+/**
+ * Waits until every running member (or every one of `among`) serves with exactly one
+ * leader among them; returns the leader.
+ */
+export async function waitForLeader(
+  ensemble: Ensemble,
+  timeoutMs = 60_000,
+  among?: Member[],
+): Promise<Member> {
   let leader: Member | null = null;
   await waitFor(
     async () => {
-      const running = ensemble.members.filter((member) => member.child !== null);
+      const running = (among ?? ensemble.members).filter((member) => member.child !== null);
       const modes = await Promise.all(running.map(memberMode));
       if (modes.some((mode) => mode === "")) return false;
       const leaders = running.filter((_, index) => modes[index] === "leader");
@@ -194,6 +244,7 @@ export async function mntr(member: Member): Promise<Map<string, string>> {
 
 export async function stopEnsemble(ensemble: Ensemble): Promise<void> {
   await Promise.all(ensemble.members.map((member) => stopMember(member)));
+  await Promise.all([...ensemble.proxies.values()].flat().map((proxy) => proxy.close()));
 }
 
 /** The last lines each member logged, for a failure message. */
