@@ -36,7 +36,7 @@ function runSeed(seed: number): {
   return { sim, settled, violations, shape: shape.name };
 }
 
-test(`ZAB under faults: ${onlySeed === null ? `${seedCount} seeds` : `seed ${onlySeed}`} keep agreement and durability`, () => {
+test(`ZAB under faults: ${onlySeed === null ? `${seedCount} seeds` : `seed ${onlySeed}`} keep agreement, durability and linearizability`, () => {
   const seeds = onlySeed === null ? Array.from({ length: seedCount }, (_, index) => index + 1) : [onlySeed];
   let acknowledged = 0;
   let operations = 0;
@@ -67,15 +67,24 @@ test("a seed replays exactly", () => {
   assert.ok(first.sim.trace.some((line) => line.includes("crash") || line.includes("partition")));
 });
 
-test("the checkers catch a lost acknowledged write and a forked zxid", () => {
+test("the checkers catch a lost acknowledged write, a read of a value never written and a forked zxid", () => {
   const { sim } = runSeed(7);
   assert.deepEqual(checkRun(sim), []);
   // Pretend a write was acknowledged that no server has.
   sim.acknowledged.add(999_999);
   sim.proposed.set(999_999, { id: 999_999, key: "k1", value: "lost" });
   assert.ok(checkRun(sim).some((line) => line.includes("acknowledged write 999999 lost")));
+  // A completed read that saw a value nobody wrote cannot be linearized.
+  const read = sim.operations.find(
+    (operation) => operation.kind === "read" && operation.returnMs !== Number.POSITIVE_INFINITY,
+  );
+  assert.ok(read !== undefined);
+  const seen = read.value;
+  read.value = "never-written";
+  assert.ok(checkRun(sim).some((line) => line.startsWith("not linearizable")));
+  read.value = seen;
   const first = sim.applies[0];
   assert.ok(first !== undefined);
-  sim.applies.push({ server: 99n, zxid: first.zxid, writeId: first.writeId + 1 });
+  sim.applies.push({ server: 99n, zxid: first.zxid, writeId: first.writeId + 1, atMs: 0 });
   assert.ok(checkRun(sim).some((line) => line.includes(`zxid 0x${first.zxid.toString(16)}`)));
 });

@@ -59,6 +59,7 @@ export interface ApplyRecord {
   server: bigint;
   zxid: bigint;
   writeId: number;
+  atMs: number;
 }
 
 export interface ClientOperation {
@@ -482,7 +483,12 @@ export class ClusterSimulator {
     for (const op of ready.apply) {
       server.state = applyToState(server.disk, server.state, op);
       if (op.type !== "txn") continue;
-      this.applies.push({ server: server.id, zxid: op.proposal.zxid, writeId: op.proposal.txn.id });
+      this.applies.push({
+        server: server.id,
+        zxid: op.proposal.zxid,
+        writeId: op.proposal.txn.id,
+        atMs: this.nowMs,
+      });
       if (core.role === "leading") this.writeApplied(op.proposal.txn.id);
     }
     for (const { to, message } of ready.messages) this.sendZab(server, to, message);
