@@ -37,6 +37,10 @@ const shapes: { kinds: MemberKind[]; title: string }[] = [
   { kinds: ["zkts", "apache", "apache"], title: "an Apache ZooKeeper leader with a zkts follower" },
   { kinds: ["zkts", "zkts", "apache"], title: "an Apache ZooKeeper leader with two zkts followers" },
   { kinds: ["apache", "apache", "zkts"], title: "a zkts leader with two Apache ZooKeeper followers" },
+  {
+    kinds: ["zkts", "zkts", "zkts", "zkts", "zkts"],
+    title: "five zkts servers, a follower killed with the leader",
+  },
 ];
 
 describe("replicated ensembles of real processes", () => {
@@ -55,8 +59,8 @@ describe("replicated ensembles of real processes", () => {
           await startEnsemble(ensemble);
           const leader = await waitForLeader(ensemble);
           // With fresh data the election goes to the highest id: the shape decides who leads.
-          assert.equal(leader.id, 3n);
-          assert.equal(leader.kind, shape.kinds[2]);
+          assert.equal(leader.id, BigInt(shape.kinds.length));
+          assert.equal(leader.kind, shape.kinds.at(-1));
           const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
           await nzkCreate(setup, "/w", null);
           await nzkClose(setup);
@@ -64,7 +68,9 @@ describe("replicated ensembles of real processes", () => {
           // Writers on the two followers run through the leader's death.
           const acknowledged = new Set<string>();
           let stopping = false;
-          const survivors = ensemble.members.filter((member) => member !== leader);
+          // In a five-server ensemble a follower dies too: three of five are still a quorum.
+          const victims = shape.kinds.length === 5 ? [leader, ensemble.members[0] as Member] : [leader];
+          const survivors = ensemble.members.filter((member) => !victims.includes(member));
           for (const member of survivors)
             clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
           const writers = clients.map((client, n) =>
@@ -72,13 +78,13 @@ describe("replicated ensembles of real processes", () => {
           );
           await waitFor(async () => acknowledged.size >= 40, 30_000, 20);
           const before = acknowledged.size;
-          await stopMember(leader, "SIGKILL");
+          await Promise.all(victims.map((victim) => stopMember(victim, "SIGKILL")));
           const next = await waitForLeader(ensemble);
           assert.notEqual(next.id, leader.id);
           await waitFor(async () => acknowledged.size >= before + 40, 60_000, 20);
 
           // The old leader returns (its uncommitted tail, if any, is truncated) and catches up.
-          startMember(leader);
+          for (const victim of victims) startMember(victim);
           await waitForLeader(ensemble);
           await waitFor(async () => acknowledged.size >= before + 80, 60_000, 20);
           stopping = true;
