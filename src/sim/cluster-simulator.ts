@@ -139,6 +139,10 @@ class EventQueue {
     }
   }
 
+  peek(): Scheduled | undefined {
+    return this.heap[0];
+  }
+
   pop(): Scheduled | undefined {
     const top = this.heap[0];
     const last = this.heap.pop();
@@ -267,12 +271,13 @@ export class ClusterSimulator {
     const eventsMax = this.options.eventsMax ?? simulationEventsMaxDefault;
     for (;;) {
       if (done?.()) return true;
-      const next = this.queue.pop();
-      if (next === undefined || next.atMs > untilMs) {
-        if (next !== undefined) this.queue.push(next.atMs, next.event);
+      // Peeked, not popped and pushed back: that would give it a new place among equal times.
+      const upcoming = this.queue.peek();
+      if (upcoming === undefined || upcoming.atMs > untilMs) {
         this.nowMs = Math.max(this.nowMs, untilMs);
         return done?.() ?? false;
       }
+      const next = this.queue.pop() as Scheduled;
       this.nowMs = next.atMs;
       if (++this.eventsProcessed > eventsMax) throw new Error(`more than ${eventsMax} events`);
       this.handle(next.event);
