@@ -143,6 +143,17 @@ function mntr(server: ZooKeeperServer, connections: ConnectionsView): string {
     ["zk_rss_bytes", memory.rss],
     ["zk_uptime", Date.now() - server.stats.startedAtMs],
   ];
+  // Leader.java's gauges, on the leader only.
+  const quorum = server.quorumStats?.();
+  if (quorum !== undefined && quorum !== null) {
+    rows.push(
+      ["zk_learners", quorum.learners],
+      ["zk_synced_followers", quorum.syncedFollowers],
+      ["zk_synced_observers", quorum.syncedObservers],
+      ["zk_pending_syncs", quorum.pendingSyncs],
+      ["zk_outstanding_proposals", quorum.outstandingProposals],
+    );
+  }
   return rows.map(([key, value]) => `${key}\t${value}\n`).join("");
 }
 

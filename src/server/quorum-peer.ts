@@ -308,6 +308,7 @@ class QuorumPeer implements QuorumPeerHandle {
     });
     server.mode =
       this.core.role === "leading" ? "leader" : this.core.role === "observing" ? "observer" : "follower";
+    server.quorumStats = () => this.core.leaderStats();
     this.server.stop();
     this.server = server;
     this.serverRole = role;

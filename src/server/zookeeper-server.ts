@@ -25,6 +25,7 @@ import type { SnapshotSource } from "../storage/snapshot-format.js";
 import { containerDeletionCandidates } from "../tree/containers.js";
 import { DataTree, type ProcessTxnResult, type TriggeredEvent } from "../tree/data-tree.js";
 import { WatchManager } from "../watches/watch-manager.js";
+import type { LeaderStats } from "../zab/zab-peer.js";
 import { checkACL } from "./auth.js";
 import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
@@ -184,6 +185,8 @@ export class ZooKeeperServer {
   private readonly replication: Replication | null;
   /** What `srvr` reports as Mode: standalone, leader, follower or observer. */
   mode = "standalone";
+  /** On a leader: its learners, for mntr. */
+  quorumStats: (() => LeaderStats | null) | undefined = undefined;
   /** A learner's forwarded writes (and session creations) per session, in the order sent. */
   private readonly forwarded = new Map<bigint, { state: SessionState; entry: Pending }[]>();
   /** Sync requests waiting for ZAB, by token. */

@@ -35,6 +35,15 @@ import {
   ZabProtocolError,
 } from "./zab-types.js";
 
+/** A leader's view of its learners (mntr's leader gauges). */
+export interface LeaderStats {
+  learners: number;
+  syncedFollowers: number;
+  syncedObservers: number;
+  pendingSyncs: number;
+  outstandingProposals: number;
+}
+
 /** A zxid counter a leader must not pass (ZooKeeper re-elects before the counter overflows). */
 export const zxidCounterMax = 0xffff_fff0n;
 
@@ -284,6 +293,26 @@ export class ZabPeer<T, S> {
         this.stepDown(`nothing from leader ${learner.leaderId} for ${limit} ticks`);
       }
     }
+  }
+
+  /** Learners and pending work of a leader; null on any other role. */
+  leaderStats(): LeaderStats | null {
+    const leader = this.leader;
+    if (leader === null) return null;
+    let syncedFollowers = 0;
+    let syncedObservers = 0;
+    for (const handle of leader.handles.values()) {
+      if (handle.phase !== "uptodate") continue;
+      if (handle.observer) syncedObservers++;
+      else syncedFollowers++;
+    }
+    return {
+      learners: leader.handles.size,
+      syncedFollowers,
+      syncedObservers,
+      pendingSyncs: leader.pendingSyncs.length,
+      outstandingProposals: leader.outstanding.size,
+    };
   }
 
   /** The zxid the next proposal would get, or null when this peer cannot propose. */

@@ -17,6 +17,7 @@ import { fourLetterWord, waitFor } from "../support/apache-zookeeper.js";
 import {
   layoutEnsemble,
   type Member,
+  mntr,
   startEnsemble,
   stopEnsemble,
   stopMember,
@@ -43,6 +44,11 @@ describe("sessions across an ensemble", () => {
         await startEnsemble(ensemble);
         const leader = await waitForLeader(ensemble);
         const followers = ensemble.members.filter((member) => member !== leader) as [Member, Member];
+        // The leader's gauges, as ZooKeeper's mntr shows them on a leader.
+        const gauges = await mntr(leader);
+        assert.equal(gauges.get("zk_server_state"), "leader");
+        assert.equal(gauges.get("zk_synced_followers"), "2");
+        assert.equal((await mntr(followers[0])).get("zk_server_state"), "follower");
         watcher = await ZooKeeperClient.connect(`127.0.0.1:${leader.clientPort}`);
         moving = await ZooKeeperClient.connect(
           followers.map((member) => `127.0.0.1:${member.clientPort}`).join(","),
