@@ -1,0 +1,203 @@
+/**
+ * The learning role of the ZAB core (ZooKeeper's Learner, Follower and Observer): register
+ * with FOLLOWERINFO (OBSERVERINFO), accept the leader's epoch (saved before ACKEPOCH), take
+ * the sync (DIFF, TRUNC or SNAP and the proposals after it), acknowledge NEWLEADER once all
+ * of it and the new epoch are on disk, apply at UPTODATE, then log and acknowledge each
+ * proposal and apply each commit; a leader not heard within the limit ends the role. Pure.
+ */
+import type { ZabState } from "./zab-state.js";
+import { hex, makeZxid, type ZabMessage, ZabProtocolError } from "./zab-types.js";
+
+type LearnerPhase = "info" | "sync-wait" | "syncing" | "synced" | "broadcast";
+
+export class Learning<T, S> {
+  phase: LearnerPhase = "info";
+  newEpoch = -1n;
+  lastHeardTick: number;
+  /** What the sync says is committed; applied at UPTODATE. */
+  syncCommitted: bigint;
+  snapshot: { zxid: bigint; snapshot: S } | null = null;
+  /** Sync requests sent to the leader, answered in order (the answer names none). */
+  readonly syncsSent: number[] = [];
+
+  constructor(
+    private readonly z: ZabState<T, S>,
+    readonly leaderId: bigint,
+    readonly observer: boolean,
+  ) {
+    this.lastHeardTick = z.nowTick;
+    this.syncCommitted = z.committedZxid;
+    z.send(leaderId, { type: "followerinfo", acceptedEpoch: z.acceptedEpoch, observer });
+  }
+
+  peers(): bigint[] {
+    return [this.leaderId];
+  }
+
+  get serving(): boolean {
+    return this.phase === "broadcast";
+  }
+
+  step(from: bigint, message: ZabMessage<T, S>): void {
+    try {
+      this.stepLearning(from, message);
+    } catch (error) {
+      if (!(error instanceof ZabProtocolError)) throw error;
+      this.z.stepDown(error.message);
+    }
+  }
+
+  disconnected(peer: bigint): void {
+    if (peer === this.leaderId) this.z.stepDown(`lost the connection to leader ${peer}`);
+  }
+
+  tick(): void {
+    const limit = this.phase === "broadcast" ? this.z.config.syncLimitTicks : this.z.config.initLimitTicks;
+    if (this.z.nowTick - this.lastHeardTick > limit) {
+      this.z.stepDown(`nothing from leader ${this.leaderId} for ${limit} ticks`);
+    }
+  }
+
+  requestSync(token: number): void {
+    this.syncsSent.push(token);
+    this.z.send(this.leaderId, { type: "sync", token });
+  }
+
+  stepLearning(from: bigint, message: ZabMessage<T, S>): void {
+    if (from !== this.leaderId) return;
+    this.lastHeardTick = this.z.nowTick;
+    switch (this.phase) {
+      case "info":
+        if (message.type !== "leaderinfo")
+          throw new ZabProtocolError(`expected LEADERINFO, got ${message.type}`);
+        this.leaderInfo(message.epoch);
+        return;
+      case "sync-wait":
+        this.syncStart(message);
+        return;
+      default:
+        this.syncOrBroadcast(message);
+    }
+  }
+
+  leaderInfo(epoch: bigint): void {
+    this.newEpoch = epoch;
+    let reported = -1n;
+    if (epoch > this.z.acceptedEpoch) {
+      reported = this.z.currentEpoch;
+      this.z.acceptedEpoch = epoch;
+      this.z.persist({ type: "acceptedEpoch", epoch });
+    } else if (epoch < this.z.acceptedEpoch) {
+      throw new ZabProtocolError(
+        `leader's epoch ${epoch} is below our accepted epoch ${this.z.acceptedEpoch}`,
+      );
+    }
+    this.phase = "sync-wait";
+    this.z.send(this.leaderId, { type: "ackepoch", currentEpoch: reported, lastZxid: this.z.log.lastZxid });
+  }
+
+  syncStart(message: ZabMessage<T, S>): void {
+    switch (message.type) {
+      case "diff":
+        // What we hold up to the leader's commit point is committed (bigints: no Math.min).
+        this.syncCommitted = this.z.log.lastZxid;
+        if (message.zxid < this.syncCommitted) this.syncCommitted = message.zxid;
+        break;
+      case "trunc":
+        // Below the in-memory window the truncation happens on disk only.
+        if (message.zxid < this.z.log.base) this.z.log.reset(message.zxid);
+        else this.z.log.truncate(message.zxid);
+        this.z.persist({ type: "truncate", zxid: message.zxid });
+        if (this.z.appliedZxid > message.zxid) {
+          this.z.appliedZxid = message.zxid;
+          this.z.applyOps.push({ type: "reload", zxid: message.zxid });
+        }
+        this.syncCommitted = message.zxid;
+        break;
+      case "snap":
+        if (message.snapshot === undefined) throw new ZabProtocolError("SNAP without a snapshot");
+        this.z.log.reset(message.zxid);
+        this.z.persist({ type: "snapshot", zxid: message.zxid, snapshot: message.snapshot });
+        this.snapshot = { zxid: message.zxid, snapshot: message.snapshot };
+        this.syncCommitted = message.zxid;
+        break;
+      default:
+        throw new ZabProtocolError(`expected DIFF, TRUNC or SNAP, got ${message.type}`);
+    }
+    if (this.syncCommitted < this.z.committedZxid && this.snapshot === null) {
+      this.syncCommitted = this.z.committedZxid;
+    }
+    this.phase = "syncing";
+  }
+
+  syncOrBroadcast(message: ZabMessage<T, S>): void {
+    switch (message.type) {
+      case "proposal":
+        this.z.log.append(message.proposal);
+        this.z.persist({ type: "append", proposals: [message.proposal] });
+        // Proposals of the sync are acknowledged by the NEWLEADER ack; later ones each.
+        if ((this.phase === "synced" || this.phase === "broadcast") && !this.observer) {
+          this.z.send(this.leaderId, { type: "ack", zxid: message.proposal.zxid });
+        }
+        return;
+      case "commit":
+        this.learnerCommit(message.zxid);
+        return;
+      case "inform":
+        if (message.proposal.zxid > this.z.log.lastZxid) {
+          this.z.log.append(message.proposal);
+          this.z.persist({ type: "append", proposals: [message.proposal] });
+        }
+        this.learnerCommit(message.proposal.zxid);
+        return;
+      case "newleader":
+        if (this.phase !== "syncing") throw new ZabProtocolError("NEWLEADER twice");
+        this.z.currentEpoch = this.newEpoch;
+        this.z.persist({ type: "currentEpoch", epoch: this.newEpoch });
+        this.phase = "synced";
+        this.z.settledEpoch = this.newEpoch;
+        this.z.send(this.leaderId, { type: "ack", zxid: message.zxid });
+        return;
+      case "uptodate":
+        if (this.phase !== "synced") throw new ZabProtocolError(`UPTODATE while ${this.phase}`);
+        this.phase = "broadcast";
+        if (this.snapshot !== null) {
+          this.z.applyOps.push({
+            type: "snapshot",
+            zxid: this.snapshot.zxid,
+            snapshot: this.snapshot.snapshot as S,
+          });
+          this.z.appliedZxid = this.snapshot.zxid;
+          this.z.committedZxid = this.snapshot.zxid;
+          this.snapshot = null;
+        }
+        this.z.commitUpTo(this.syncCommitted);
+        this.z.send(this.leaderId, { type: "ack", zxid: makeZxid(this.newEpoch, 0n) });
+        return;
+      case "ping":
+        this.z.send(this.leaderId, { type: "ping", zxid: message.zxid });
+        return;
+      case "sync": {
+        const token = this.syncsSent.shift();
+        if (this.phase !== "broadcast" || token === undefined) {
+          throw new ZabProtocolError("SYNC answer without a request");
+        }
+        this.z.syncsDone.push(token);
+        return;
+      }
+      default:
+        throw new ZabProtocolError(`learner got ${message.type} while ${this.phase}`);
+    }
+  }
+
+  learnerCommit(zxid: bigint): void {
+    if (zxid > this.z.log.lastZxid) {
+      throw new ZabProtocolError(`commit of ${hex(zxid)} beyond our last logged ${hex(this.z.log.lastZxid)}`);
+    }
+    if (this.phase !== "broadcast") {
+      if (zxid > this.syncCommitted) this.syncCommitted = zxid;
+      return;
+    }
+    this.z.commitUpTo(zxid);
+  }
+}
