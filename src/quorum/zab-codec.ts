@@ -112,7 +112,8 @@ export function decodeZabMessage(packet: QuorumPacket): QuorumMessage | null {
     case PacketType.PROPOSAL:
     case PacketType.INFORM: {
       if (packet.data === null) throw new QuorumCodecError(`packet ${packet.type} without a txn`);
-      const txn = unmarshallTxnEntry(packet.data);
+      // A copy: the entry keeps its bytes (to log them) without pinning the receive buffer.
+      const txn = unmarshallTxnEntry(Buffer.from(packet.data));
       const proposal = { zxid: txn.header.zxid, txn };
       return packet.type === PacketType.PROPOSAL
         ? { type: "proposal", proposal }

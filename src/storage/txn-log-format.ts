@@ -60,13 +60,24 @@ export interface LogEntry {
   digest: TxnDigestRecord | null;
 }
 
+/**
+ * The bytes of each entry once marshalled (or as received): in an ensemble one txn is
+ * written to the log and sent to every learner, and a learner logs what it received, so
+ * encode once. Entries are never changed after they are made.
+ */
+const marshalled = new WeakMap<LogEntry, Buffer>();
+
 /** Util.marshallTxnEntry: TxnHeader, txn, then the digest when there is one. */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
+  const known = marshalled.get(entry);
+  if (known !== undefined) return known;
   const writer = new JuteWriter();
   TxnHeader.write(writer, entry.header);
   writeTxn(writer, entry.txn);
   if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
-  return Buffer.from(writer.toBuffer());
+  const bytes = Buffer.from(writer.toBuffer());
+  marshalled.set(entry, bytes);
+  return bytes;
 }
 
 /** One record as FileTxnLog.append writes it: checksum, length-prefixed entry, 'B'. */
@@ -86,7 +97,9 @@ export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
   const header = TxnHeader.read(reader);
   const txn = readTxn(header.type, reader);
   const digest = reader.remaining > 0 ? TxnDigest.read(reader) : null;
-  return { header, txn, digest };
+  const entry = { header, txn, digest };
+  marshalled.set(entry, bytes);
+  return entry;
 }
 
 /** What a log file holds, and where its valid records end. */

@@ -340,8 +340,9 @@ export class Leading<T, S> {
   tryCommit(): void {
     if (this.phase !== "established") return;
     for (const [zxid, acks] of this.outstanding) {
-      const votes = this.z.persistedZxid >= zxid ? [...acks, this.z.config.myId] : acks;
-      if (!this.z.hasQuorum(votes)) break;
+      // Acks come only from voters; ours counts once the proposal is on our disk.
+      const votes = acks.size + (this.z.persistedZxid >= zxid ? 1 : 0);
+      if (votes <= this.z.config.voters.size / 2) break;
       this.outstanding.delete(zxid);
       this.z.committedZxid = zxid;
       const proposal = this.z.log.get(zxid);

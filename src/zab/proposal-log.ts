@@ -99,10 +99,19 @@ export class ProposalLog<T> {
 
   /** Forgets the oldest entries at or below `committed` beyond the newest `keep` of them. */
   trim(committed: bigint, keep: number): void {
-    let committedCount = 0;
-    for (const entry of this.entries) if (entry.zxid <= committed) committedCount++;
+    // Entries are in zxid order: the committed ones are a prefix, found by binary search.
+    let low = 0;
+    let high = this.entries.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((this.entries[middle]?.zxid ?? 0n) <= committed) low = middle + 1;
+      else high = middle;
+    }
+    const committedCount = low;
     const drop = committedCount - keep;
     if (drop <= 0) return;
+    // Trimmed in batches so that each commit does not copy the whole window.
+    if (drop < Math.max(1, keep >> 3)) return;
     this.base = this.entries[drop - 1]?.zxid ?? this.base;
     this.entries = this.entries.slice(drop);
   }
