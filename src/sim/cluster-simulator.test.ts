@@ -30,7 +30,13 @@ function runSeed(seed: number): {
   const shape = shapes[seed % shapes.length] ?? shapes[0];
   if (shape === undefined) throw new Error("no shapes");
   const sim = new ClusterSimulator({ seed, faultPhaseMs: 10_000, ...shape.options });
-  const settled = sim.run();
+  let settled = false;
+  try {
+    settled = sim.run();
+  } catch (error) {
+    // A failed assertion inside the run (a disk told something impossible): report the seed.
+    return { sim, settled, violations: [`threw ${(error as Error).stack ?? error}`], shape: shape.name };
+  }
   const violations = checkRun(sim);
   if (!settled) violations.push(`did not settle within the settle phase (at ${sim.nowMs} ms)`);
   return { sim, settled, violations, shape: shape.name };

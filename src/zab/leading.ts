@@ -183,6 +183,8 @@ export class Leading<T, S> {
       this.z.disconnects.push(from);
       return;
     }
+    // Acks from its earlier connection no longer count: it may have truncated since.
+    for (const acks of this.outstanding.values()) acks.delete(from);
     this.handles.set(from, {
       id: from,
       observer: !this.z.isVoter(from) || observer,

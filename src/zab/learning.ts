@@ -5,6 +5,7 @@
  * of it and the new epoch are on disk, apply at UPTODATE, then log and acknowledge each
  * proposal and apply each commit; a leader not heard within the limit ends the role. Pure.
  */
+import { ProposalLog } from "./proposal-log.js";
 import type { ZabState } from "./zab-state.js";
 import { hex, makeZxid, type ZabMessage, ZabProtocolError } from "./zab-types.js";
 
@@ -19,6 +20,12 @@ export class Learning<T, S> {
   snapshot: { zxid: bigint; snapshot: S } | null = null;
   /** Sync requests sent to the leader, answered in order (the answer names none). */
   readonly syncsSent: number[] = [];
+  /** The sync received so far (between DIFF/TRUNC/SNAP and NEWLEADER), not yet logged. */
+  private sync: {
+    truncateTo: bigint | null;
+    snapshot: { zxid: bigint; snapshot: S } | null;
+    proposals: ProposalLog<T>;
+  } | null = null;
 
   constructor(
     private readonly z: ZabState<T, S>,
@@ -96,43 +103,79 @@ export class Learning<T, S> {
     this.z.send(this.leaderId, { type: "ackepoch", currentEpoch: reported, lastZxid: this.z.log.lastZxid });
   }
 
+  /**
+   * The start of the sync. Nothing of it touches the log or the disk before NEWLEADER
+   * (Learner.syncWithLeader since ZOOKEEPER-3911/3642): if the leader goes away first, the
+   * learner is exactly as it was, and never holds a leader's snapshot it did not ack.
+   */
   syncStart(message: ZabMessage<T, S>): void {
     switch (message.type) {
       case "diff":
         // What we hold up to the leader's commit point is committed (bigints: no Math.min).
         this.syncCommitted = this.z.log.lastZxid;
         if (message.zxid < this.syncCommitted) this.syncCommitted = message.zxid;
+        this.sync = { truncateTo: null, snapshot: null, proposals: new ProposalLog(this.z.log.lastZxid, []) };
         break;
       case "trunc":
-        // Below the in-memory window the truncation happens on disk only.
-        if (message.zxid < this.z.log.base) this.z.log.reset(message.zxid);
-        else this.z.log.truncate(message.zxid);
-        this.z.persist({ type: "truncate", zxid: message.zxid });
-        if (this.z.appliedZxid > message.zxid) {
-          this.z.appliedZxid = message.zxid;
-          this.z.applyOps.push({ type: "reload", zxid: message.zxid });
-        }
         this.syncCommitted = message.zxid;
+        this.sync = {
+          truncateTo: message.zxid,
+          snapshot: null,
+          proposals: new ProposalLog(message.zxid, []),
+        };
         break;
       case "snap":
         if (message.snapshot === undefined) throw new ZabProtocolError("SNAP without a snapshot");
-        this.z.log.reset(message.zxid);
-        this.z.persist({ type: "snapshot", zxid: message.zxid, snapshot: message.snapshot });
-        this.snapshot = { zxid: message.zxid, snapshot: message.snapshot };
         this.syncCommitted = message.zxid;
+        this.sync = {
+          truncateTo: null,
+          snapshot: { zxid: message.zxid, snapshot: message.snapshot },
+          proposals: new ProposalLog(message.zxid, []),
+        };
         break;
       default:
         throw new ZabProtocolError(`expected DIFF, TRUNC or SNAP, got ${message.type}`);
     }
-    if (this.syncCommitted < this.z.committedZxid && this.snapshot === null) {
+    if (this.syncCommitted < this.z.committedZxid && message.type !== "snap") {
       this.syncCommitted = this.z.committedZxid;
     }
     this.phase = "syncing";
   }
 
+  /** NEWLEADER: the sync goes to the log and the disk, in order, before the epoch and the ack. */
+  private commitSync(): void {
+    const sync = this.sync;
+    this.sync = null;
+    if (sync === null) return;
+    const z = this.z;
+    if (sync.truncateTo !== null) {
+      const zxid = sync.truncateTo;
+      // Below the in-memory window the truncation happens on disk only.
+      if (zxid < z.log.base) z.log.reset(zxid);
+      else z.log.truncate(zxid);
+      z.persist({ type: "truncate", zxid });
+      if (z.appliedZxid > zxid) {
+        z.appliedZxid = zxid;
+        z.applyOps.push({ type: "reload", zxid });
+      }
+    }
+    if (sync.snapshot !== null) {
+      z.log.reset(sync.snapshot.zxid);
+      z.persist({ type: "snapshot", zxid: sync.snapshot.zxid, snapshot: sync.snapshot.snapshot });
+      this.snapshot = sync.snapshot;
+    }
+    const proposals = sync.proposals.between(sync.proposals.base, sync.proposals.lastZxid);
+    for (const proposal of proposals) z.log.append(proposal);
+    if (proposals.length > 0) z.persist({ type: "append", proposals });
+  }
+
   syncOrBroadcast(message: ZabMessage<T, S>): void {
     switch (message.type) {
       case "proposal":
+        if (this.sync !== null) {
+          this.sync.proposals.append(message.proposal);
+          return;
+        }
         this.z.log.append(message.proposal);
         this.z.persist({ type: "append", proposals: [message.proposal] });
         // Proposals of the sync are acknowledged by the NEWLEADER ack; later ones each.
@@ -144,6 +187,12 @@ export class Learning<T, S> {
         this.learnerCommit(message.zxid);
         return;
       case "inform":
+        if (this.sync !== null) {
+          if (message.proposal.zxid > this.sync.proposals.lastZxid)
+            this.sync.proposals.append(message.proposal);
+          this.learnerCommit(message.proposal.zxid);
+          return;
+        }
         if (message.proposal.zxid > this.z.log.lastZxid) {
           this.z.log.append(message.proposal);
           this.z.persist({ type: "append", proposals: [message.proposal] });
@@ -152,6 +201,7 @@ export class Learning<T, S> {
         return;
       case "newleader":
         if (this.phase !== "syncing") throw new ZabProtocolError("NEWLEADER twice");
+        this.commitSync();
         this.z.currentEpoch = this.newEpoch;
         this.z.persist({ type: "currentEpoch", epoch: this.newEpoch });
         this.phase = "synced";
@@ -191,8 +241,9 @@ export class Learning<T, S> {
   }
 
   learnerCommit(zxid: bigint): void {
-    if (zxid > this.z.log.lastZxid) {
-      throw new ZabProtocolError(`commit of ${hex(zxid)} beyond our last logged ${hex(this.z.log.lastZxid)}`);
+    const last = this.sync?.proposals.lastZxid ?? this.z.log.lastZxid;
+    if (zxid > last) {
+      throw new ZabProtocolError(`commit of ${hex(zxid)} beyond our last logged ${hex(last)}`);
     }
     if (this.phase !== "broadcast") {
       if (zxid > this.syncCommitted) this.syncCommitted = zxid;
