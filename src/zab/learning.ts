@@ -136,7 +136,8 @@ export class Learning<T, S> {
       default:
         throw new ZabProtocolError(`expected DIFF, TRUNC or SNAP, got ${message.type}`);
     }
-    if (this.syncCommitted < this.z.committedZxid && message.type !== "snap") {
+    // A DIFF keeps everything we had committed; a TRUNC or SNAP replaces it.
+    if (this.syncCommitted < this.z.committedZxid && message.type === "diff") {
       this.syncCommitted = this.z.committedZxid;
     }
     this.phase = "syncing";
@@ -154,6 +155,7 @@ export class Learning<T, S> {
       if (zxid < z.log.base) z.log.reset(zxid);
       else z.log.truncate(zxid);
       z.persist({ type: "truncate", zxid });
+      if (z.committedZxid > zxid) z.committedZxid = zxid;
       if (z.appliedZxid > zxid) {
         z.appliedZxid = zxid;
         z.applyOps.push({ type: "reload", zxid });
@@ -201,7 +203,9 @@ export class Learning<T, S> {
         return;
       case "newleader":
         if (this.phase !== "syncing") throw new ZabProtocolError("NEWLEADER twice");
-        this.commitSync();
+        // An observer's ack counts for nothing, and its leader may yet fail to establish
+        // (then its history may be cut back): an observer keeps the sync until UPTODATE.
+        if (!this.observer) this.commitSync();
         this.z.currentEpoch = this.newEpoch;
         this.z.persist({ type: "currentEpoch", epoch: this.newEpoch });
         this.phase = "synced";
@@ -210,6 +214,7 @@ export class Learning<T, S> {
         return;
       case "uptodate":
         if (this.phase !== "synced") throw new ZabProtocolError(`UPTODATE while ${this.phase}`);
+        this.commitSync();
         this.phase = "broadcast";
         if (this.snapshot !== null) {
           this.z.applyOps.push({

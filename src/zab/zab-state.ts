@@ -92,6 +92,11 @@ export class ZabState<T, S> {
   /** Hands every committed txn after `appliedZxid` up to `zxid` to the driver. */
   applyUpTo(zxid: bigint): void {
     if (zxid <= this.appliedZxid) return;
+    if (zxid > this.log.lastZxid) {
+      throw new ZabProtocolError(
+        `asked to apply up to ${hex(zxid)}, past the last logged ${hex(this.log.lastZxid)}`,
+      );
+    }
     for (const proposal of this.log.between(this.appliedZxid, zxid)) {
       this.applyOps.push({ type: "txn", proposal });
     }
