@@ -102,6 +102,12 @@ class QuorumPeer implements QuorumPeerHandle {
   private pumpScheduled = false;
   private closed = false;
   private looking = false;
+  /** The newest logged txns at start-up: the core's in-memory log. */
+  private recent: LogEntry[] = [];
+  /** What the core sent its leader before the connection to it was up (FOLLOWERINFO). */
+  private queuedForLeader: QuorumMessage[] = [];
+  /** Learners that called while we were still electing (at most one per server). */
+  private earlyLearners: { connection: QuorumConnection; packet: QuorumPacket }[] = [];
 
   constructor(
     readonly config: ServerConfig,
@@ -169,8 +175,6 @@ class QuorumPeer implements QuorumPeerHandle {
     }, this.config.tickTimeMs / 2);
     void this.lookForLeader();
   }
-
-  private recent: LogEntry[] = [];
 
   private async loadDatabase(): Promise<void> {
     const restored = await this.directory.restore(
@@ -454,10 +458,6 @@ class QuorumPeer implements QuorumPeerHandle {
     this.flushLeaderMessages();
     this.pump();
   }
-
-  private queuedForLeader: QuorumMessage[] = [];
-  /** Learners that called while we were still electing (at most one per server). */
-  private earlyLearners: { connection: QuorumConnection; packet: QuorumPacket }[] = [];
 
   private flushLeaderMessages(): void {
     const connection = this.leaderConnection;
