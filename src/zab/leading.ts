@@ -32,6 +32,8 @@ interface LearnerHandle {
   /** The last zxid the sync covered: the learner's NEWLEADER ack acknowledges up to here. */
   syncedUpTo: bigint;
   deadlineTick: number;
+  /** Broadcast traffic held between NEWLEADER and UPTODATE (see `sendLive`). */
+  held: ZabMessage<unknown, unknown>[];
 }
 
 export class Leading<T, S> {
@@ -127,7 +129,7 @@ export class Leading<T, S> {
     this.z.persist({ type: "append", proposals: [proposal] });
     this.outstanding.set(zxid, new Set());
     for (const handle of this.handles.values()) {
-      if (this.forwarding(handle) && !handle.observer) this.z.send(handle.id, { type: "proposal", proposal });
+      if (this.forwarding(handle) && !handle.observer) this.sendLive(handle, { type: "proposal", proposal });
     }
     return zxid;
   }
@@ -192,6 +194,7 @@ export class Leading<T, S> {
       peerLastZxid: -1n,
       syncedUpTo: -1n,
       deadlineTick: this.z.nowTick + this.z.config.initLimitTicks,
+      held: [],
     });
     if (this.epoch === null) {
       if (acceptedEpoch > this.greatestAcceptedEpoch) this.greatestAcceptedEpoch = acceptedEpoch;
@@ -324,6 +327,18 @@ export class Leading<T, S> {
     handle.phase = "uptodate";
     handle.deadlineTick = this.z.nowTick + this.z.config.syncLimitTicks;
     this.z.send(handle.id, { type: "uptodate", zxid: this.z.committedZxid });
+    for (const message of handle.held) this.z.send(handle.id, message as ZabMessage<T, S>);
+    handle.held = [];
+  }
+
+  /**
+   * Broadcast traffic to a learner. Between its NEWLEADER and UPTODATE it is held and sent
+   * after UPTODATE: a Java learner in 3.8 fails on a COMMIT there that follows no new
+   * PROPOSAL (ZOOKEEPER-4394), and every learner handles it the same after UPTODATE.
+   */
+  private sendLive(handle: LearnerHandle, message: ZabMessage<T, S>): void {
+    if (handle.phase === "uptodate") this.z.send(handle.id, message);
+    else handle.held.push(message as ZabMessage<unknown, unknown>);
   }
 
   /** Established once a quorum (ourselves included, once our epoch and log are on disk) acknowledged NEWLEADER. */
@@ -350,8 +365,8 @@ export class Leading<T, S> {
       const proposal = this.z.log.get(zxid);
       for (const handle of this.handles.values()) {
         if (!this.forwarding(handle)) continue;
-        if (!handle.observer) this.z.send(handle.id, { type: "commit", zxid });
-        else if (proposal !== undefined) this.z.send(handle.id, { type: "inform", proposal });
+        if (!handle.observer) this.sendLive(handle, { type: "commit", zxid });
+        else if (proposal !== undefined) this.sendLive(handle, { type: "inform", proposal });
       }
     }
     this.z.applyUpTo(this.z.committedZxid);
