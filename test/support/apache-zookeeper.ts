@@ -4,7 +4,7 @@
  */
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,17 +29,48 @@ export interface ApacheZooKeeperOptions {
   dataDir?: string;
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The first port the kernel hands out for outgoing connections: ports below it are never
+ * taken by a client socket between our check and the server's bind.
+ */
+function ephemeralPortsStart(): number {
+  try {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/);
+    const port = Number(low);
+    return Number.isInteger(port) && port > 12_000 ? port : 32_768;
+  } catch {
+    return 32_768;
+  }
+}
+
+const listenPortsFirst = 10_000;
+const listenPortsEnd = ephemeralPortsStart();
+/** Tries before giving up on finding a free port. */
+const freePortTriesMax = 200;
+/** Ports this process has handed out: never handed out twice. */
+const portsHandedOut = new Set<number>();
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1, chosen at random below the ephemeral
+ * range (a kernel-chosen port can be taken by any outgoing connection before the server
+ * binds it; one of these only by another test picking the same one at the same time).
+ */
+export async function freePort(): Promise<number> {
+  for (let tries = 0; tries < freePortTriesMax; tries++) {
+    const port = listenPortsFirst + Math.floor(Math.random() * (listenPortsEnd - listenPortsFirst));
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    if (await bindable(port)) return port;
+  }
+  throw new Error(`no free port found in ${freePortTriesMax} tries`);
 }
 
 /** Sends a four-letter word and resolves with the whole answer. */
