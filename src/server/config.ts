@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { frameBytesMaxDefault } from "../jute/constants.js";
 import { parseServers, QuorumConfigError, type QuorumServer } from "../quorum/quorum-config.js";
+import { logWritesInFlightDefault, logWritesInFlightMax } from "./durable-log.js";
 
 export interface ServerConfig {
   tickTimeMs: number;
@@ -37,6 +38,8 @@ export interface ServerConfig {
   groupCommitTxnsMax: number;
   /** zookeeper.flushDelay: how long a write may wait for others to share its fdatasync. */
   flushDelayMs: number;
+  /** zkts.logWritesInFlight: txn log writes on their way to disk at once (ZooKeeper: 1). */
+  logWritesInFlight: number;
   snapshotCompression: "none" | "gz";
   trustEmptySnapshot: boolean;
   /** autopurge.snapRetainCount (at least 3). */
@@ -113,6 +116,7 @@ const knownKeys = new Set([
   "snapSizeLimitInKb",
   "maxBatchSize",
   "flushDelay",
+  "zkts.logWritesInFlight",
   "cnxTimeout",
   "quorumListenOnAllIPs",
   "peerType",
@@ -258,6 +262,13 @@ export function configFromProperties(properties: Map<string, string>, baseDir = 
     forceSync: yes(prop("forceSync"), true),
     flushDelayMs: Math.max(0, integerOf(prop("flushDelay"), "flushDelay", 0)),
     groupCommitTxnsMax: Math.max(1, integerOf(prop("maxBatchSize"), "maxBatchSize", 1000)),
+    logWritesInFlight: Math.min(
+      logWritesInFlightMax,
+      Math.max(
+        1,
+        integerOf(prop("zkts.logWritesInFlight"), "zkts.logWritesInFlight", logWritesInFlightDefault),
+      ),
+    ),
     fsyncWarnMs: integerOf(prop("fsync.warningthresholdms"), "fsync.warningthresholdms", 1000),
     snapshotCompression: compressionOf(prop("snapshot.compression.method")),
     trustEmptySnapshot: yes(prop("snapshot.trust.empty"), false),

@@ -247,6 +247,7 @@ export class ZooKeeperServer {
         this.stop();
       },
       this.config.flushDelayMs,
+      this.config.logWritesInFlight,
     );
   }
 

@@ -2,8 +2,15 @@
  * The transaction log on disk (ZooKeeper's FileTxnLog): `log.<first zxid hex>` files
  * in `<dataLogDir>/version-2`, preallocated in `preAllocSize` blocks, a new file after
  * each roll (every snapshot). `append` writes a whole group-commit batch with one
- * O_DSYNC write (a write and an fdatasync in one); it resolves only once the batch is on disk. All disk work
- * is asynchronous (libuv's thread pool): the event loop never waits for the disk.
+ * O_DSYNC write (a write and an fdatasync in one); it resolves only once the batch is on
+ * disk. Appends may overlap: each takes its place in the file in call order, and a roll
+ * waits for the writes still going to the old file. All disk work is asynchronous
+ * (libuv's thread pool): the event loop never waits for the disk.
+ *
+ * Preallocation makes the file `preAllocSize` long at once (sparse, as ZooKeeper's
+ * FilePadding does) and also writes real zeros a little ahead of the appends: an O_DSYNC
+ * write into blocks that already exist is a data write only, while one into a hole must
+ * also commit the block allocation (about 40% slower on ext4 here).
  */
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
@@ -35,8 +42,34 @@ export interface TxnLogStats {
   bytesWritten: number;
 }
 
+/** How far ahead of the appends zeros are written (FileTxnLog.zeroAhead). */
+export const zeroFillAheadBytes = 1024 * 1024;
+const zeroBlock = Buffer.alloc(zeroFillAheadBytes);
+
+/** An append's place in the file. */
+interface Reserved {
+  handle: FileHandle;
+  position: number;
+  bytes: Buffer;
+  newFile: boolean;
+}
+
+/** Zeros being written ahead of the appends. */
+interface ZeroRun {
+  handle: FileHandle;
+  start: number;
+  done: Promise<void>;
+}
+
 export class FileTxnLog implements DurableLog {
   private handle: FileHandle | null = null;
+  /** The end of the last reservation: the next append reserves after it. */
+  private reserving: Promise<void> = Promise.resolve();
+  /** Writes (appends and zeros) not finished yet: a roll or close waits for them. */
+  private readonly writing = new Set<Promise<void>>();
+  /** Bytes [0, zeroedEnd) of the current file are written (records or zeros). */
+  private zeroedEnd = 0;
+  private zeroing: ZeroRun | null = null;
   private fileName: string | null = null;
   private position = 0;
   private allocatedEnd = 0;
@@ -72,13 +105,37 @@ export class FileTxnLog implements DurableLog {
   }
 
   async append(batch: readonly LoggedTxn[]): Promise<void> {
-    const first = batch[0];
-    if (first === undefined) return;
-    if (this.rollRequested && this.handle !== null) {
+    if (batch.length === 0) return;
+    // Places are taken in call order: the chain runs each reservation after the previous,
+    // and a roll applies to the appends called after it.
+    const rollFirst = this.rollRequested;
+    this.rollRequested = false;
+    const place = this.reserving.then(() => this.reserve(batch, rollFirst));
+    this.reserving = place.then(
+      () => {},
+      () => {},
+    );
+    const { handle, position, bytes, newFile } = await place;
+    const write = this.writeAt(handle, position, bytes, newFile);
+    this.writing.add(write);
+    try {
+      await write;
+    } finally {
+      this.writing.delete(write);
+    }
+    const last = batch[batch.length - 1]!.header.zxid;
+    if (last > this.lastLoggedZxid) this.lastLoggedZxid = last;
+  }
+
+  /** Where `batch` goes: opens the next file when needed and claims the bytes for it. */
+  private async reserve(batch: readonly LoggedTxn[], rollFirst: boolean): Promise<Reserved> {
+    const first = batch[0]!;
+    if (rollFirst && this.handle !== null) {
+      // Writes still going to the old file finish before it is closed.
+      await Promise.allSettled([...this.writing]);
       await this.handle.close();
       this.handle = null;
     }
-    this.rollRequested = false;
     const parts: Buffer[] = [];
     let newFile = false;
     if (this.handle === null) {
@@ -93,6 +150,8 @@ export class FileTxnLog implements DurableLog {
       );
       this.position = 0;
       this.allocatedEnd = 0;
+      this.zeroedEnd = 0;
+      this.zeroing = null;
       this.stats.filesCreated++;
       parts.push(encodeLogHeader());
       newFile = true;
@@ -100,19 +159,32 @@ export class FileTxnLog implements DurableLog {
     for (const entry of batch) parts.push(encodeLogRecord(entry));
     const bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const handle = this.handle;
-    await this.preallocate(handle, this.position + bytes.length);
+    const position = this.position;
+    await this.preallocate(handle, position + bytes.length);
+    this.position = position + bytes.length;
+    this.txnsSinceRoll += batch.length;
+    this.bytesSinceRoll += bytes.length;
+    this.zeroAhead(handle);
+    return { handle, position, bytes, newFile };
+  }
+
+  private async writeAt(
+    handle: FileHandle,
+    position: number,
+    bytes: Buffer,
+    newFile: boolean,
+  ): Promise<void> {
+    // Zeros being written where this batch goes must land first, not after it.
+    const zeroing = this.zeroing;
+    if (zeroing !== null && zeroing.handle === handle && zeroing.start < position + bytes.length) {
+      await zeroing.done;
+    }
     const started = this.nowMs();
     let written = 0;
     while (written < bytes.length) {
-      const { bytesWritten } = await handle.write(
-        bytes,
-        written,
-        bytes.length - written,
-        this.position + written,
-      );
+      const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
       written += bytesWritten;
     }
-    this.position += bytes.length;
     this.stats.bytesWritten += bytes.length;
     if (this.options.forceSync) {
       // A new file is only durable once its directory entry is.
@@ -127,12 +199,47 @@ export class FileTxnLog implements DurableLog {
         );
       }
     }
-    this.txnsSinceRoll += batch.length;
-    this.bytesSinceRoll += bytes.length;
-    this.lastLoggedZxid = batch[batch.length - 1]!.header.zxid;
   }
 
-  /** FilePadding.padFile: grow the file in whole blocks of zeros ahead of the writes. */
+  /**
+   * Writes zeros over the next `zeroFillAheadBytes` past the appends (when synced),
+   * one run at a time. Only bytes no append has claimed are zeroed, and an append that
+   * claims bytes of a run still being written waits for it (writeAt).
+   */
+  private zeroAhead(handle: FileHandle): void {
+    if (!this.options.forceSync || this.zeroing !== null) return;
+    const start = Math.max(this.zeroedEnd, this.position);
+    if (start - this.position >= zeroFillAheadBytes / 2) return;
+    const end = Math.min(this.allocatedEnd, start + zeroFillAheadBytes);
+    if (end <= start) return;
+    const zeros =
+      zeroBlock.length >= end - start ? zeroBlock.subarray(0, end - start) : Buffer.alloc(end - start);
+    const done = (async () => {
+      let written = 0;
+      while (written < zeros.length) {
+        const { bytesWritten } = await handle.write(zeros, written, zeros.length - written, start + written);
+        written += bytesWritten;
+      }
+    })();
+    const run: ZeroRun = { handle, start, done };
+    this.zeroing = run;
+    done.then(
+      () => {
+        if (this.zeroing !== run) return;
+        this.zeroing = null;
+        this.zeroedEnd = end;
+      },
+      (error: unknown) => {
+        // Only a speed-up: the appends write into the hole instead, and report any disk error.
+        if (this.zeroing === run) this.zeroing = null;
+        this.options.warn(`writing zeros ahead of the log failed: ${String(error)}`);
+      },
+    );
+    this.writing.add(done);
+    done.finally(() => this.writing.delete(done)).catch(() => {});
+  }
+
+  /** FilePadding.padFile: grow the file in whole blocks (a sparse extension) ahead of the writes. */
   private async preallocate(handle: FileHandle, needed: number): Promise<void> {
     if (needed <= this.allocatedEnd) return;
     const block = Math.max(4096, this.options.preAllocBytes);
@@ -144,6 +251,8 @@ export class FileTxnLog implements DurableLog {
 
   /** Closes the file being appended to; the next append opens a new one. */
   async closeFile(): Promise<void> {
+    await this.reserving;
+    await Promise.allSettled([...this.writing]);
     const handle = this.handle;
     this.handle = null;
     this.fileName = null;
@@ -151,6 +260,8 @@ export class FileTxnLog implements DurableLog {
   }
 
   async close(): Promise<void> {
+    await this.reserving;
+    await Promise.allSettled([...this.writing]);
     const handle = this.handle;
     this.handle = null;
     await handle?.close();
