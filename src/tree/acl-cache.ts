@@ -18,6 +18,8 @@ export class AclCache {
   private readonly byIndex = new Map<bigint, ACL[]>();
   private readonly byKey = new Map<string, bigint>();
   private readonly references = new Map<bigint, number>();
+  /** Each index's one BigInt, which nodes share (BigInts are heap objects). */
+  private readonly canonical = new Map<bigint, bigint>();
   private highestIndex = 0n;
 
   /** The index for `acl`, adding one reference to it. */
@@ -32,6 +34,7 @@ export class AclCache {
         acl.map((entry) => ({ perms: entry.perms, id: { ...entry.id } })),
       );
       this.byKey.set(key, index);
+      this.canonical.set(index, index);
     }
     this.references.set(index, (this.references.get(index) ?? 0) + 1);
     return index;
@@ -53,6 +56,7 @@ export class AclCache {
       const acl = this.byIndex.get(index);
       if (acl !== undefined) this.byKey.delete(keyOf(acl));
       this.byIndex.delete(index);
+      this.canonical.delete(index);
     } else {
       this.references.set(index, count - 1);
     }
@@ -63,22 +67,27 @@ export class AclCache {
     this.byIndex.clear();
     this.byKey.clear();
     this.references.clear();
+    this.canonical.clear();
     this.highestIndex = 0n;
     for (const [index, acl] of entries) {
       if (index > this.highestIndex) this.highestIndex = index;
       this.byIndex.set(index, acl);
       this.byKey.set(keyOf(acl), index);
       this.references.set(index, 0);
+      this.canonical.set(index, index);
     }
   }
 
-  /** Counts one more node using `index` (false when the cache has no such entry). */
-  addUsage(index: bigint): boolean {
-    if (index === openUnsafeAclIndex) return true;
+  /**
+   * Counts one more node using `index`; returns the cache's own BigInt for it, for the
+   * node to keep instead of its own copy (null when the cache has no such entry).
+   */
+  addUsage(index: bigint): bigint | null {
+    if (index === openUnsafeAclIndex) return openUnsafeAclIndex;
     const count = this.references.get(index);
-    if (count === undefined) return false;
+    if (count === undefined) return null;
     this.references.set(index, count + 1);
-    return true;
+    return this.canonical.get(index) ?? index;
   }
 
   /** Drops the entries no node uses (after loading a snapshot). */
@@ -89,6 +98,7 @@ export class AclCache {
       if (acl !== undefined) this.byKey.delete(keyOf(acl));
       this.byIndex.delete(index);
       this.references.delete(index);
+      this.canonical.delete(index);
     }
   }
 

@@ -19,7 +19,11 @@ export interface Znode {
   stat: StatPersisted;
   /** Child names, iterated in ZooKeeper's (Java HashSet) order. */
   children: JavaHashSet;
-  /** The node's digest as of its last change; -1 until computed. */
+  /**
+   * The node's digest as of its last change, as a signed 32-bit int (a small integer in
+   * V8, where an unsigned CRC above 2^31 would take a heap number per node); -1 means
+   * "compute it" (a CRC that really is 0xffffffff is just computed again).
+   */
   digest: number;
 }
 
@@ -60,6 +64,30 @@ function emptyStatPersisted(): StatPersisted {
     aversion: 0,
     ephemeralOwner: 0n,
     pzxid: 0n,
+  };
+}
+
+const zeroBigInt = 0n;
+
+/**
+ * A snapshot's stat with equal values sharing one BigInt (each is a 24-byte heap object):
+ * a node never changed has mzxid = czxid and mtime = ctime, a leaf pzxid = czxid, and
+ * most nodes no ephemeral owner. Saves about 90 bytes per znode of a loaded tree.
+ */
+function sharingBigInts(stat: StatPersisted): StatPersisted {
+  const { czxid, ctime } = stat;
+  const mzxid = stat.mzxid === czxid ? czxid : stat.mzxid;
+  const pzxid = stat.pzxid === czxid ? czxid : stat.pzxid === mzxid ? mzxid : stat.pzxid;
+  return {
+    czxid,
+    mzxid,
+    ctime,
+    mtime: stat.mtime === ctime ? ctime : stat.mtime,
+    version: stat.version,
+    cversion: stat.cversion,
+    aversion: stat.aversion,
+    ephemeralOwner: stat.ephemeralOwner === zeroBigInt ? zeroBigInt : stat.ephemeralOwner,
+    pzxid,
   };
 }
 
@@ -157,10 +185,17 @@ export class DataTree {
   /** Adds one node of a snapshot. `path` is "" for the root. Throws when its parent is missing. */
   loadNode(path: string, data: Buffer | null, aclIndex: bigint, stat: StatPersisted): void {
     const key = path === "" ? "/" : path;
-    const node: Znode = { data, aclIndex, stat, children: noChildren, digest: -1 };
-    if (!this.aclCache.addUsage(aclIndex)) {
+    const index = this.aclCache.addUsage(aclIndex);
+    if (index === null) {
       throw new Error(`snapshot node ${key} uses ACL ${aclIndex}, which the snapshot's ACL map lacks`);
     }
+    const node: Znode = {
+      data,
+      aclIndex: index,
+      stat: sharingBigInts(stat),
+      children: noChildren,
+      digest: -1,
+    };
     if (path !== "") {
       const lastSlash = path.lastIndexOf("/");
       const parent = this.getNode(path.slice(0, lastSlash));
@@ -201,18 +236,19 @@ export class DataTree {
   nodeDigest(path: string): number {
     const node = this.getNode(path);
     if (node === undefined) return 0;
-    if (node.digest < 0) node.digest = nodeDigest(path, node.data, node.stat);
-    return node.digest;
+    if (node.digest === -1) node.digest = nodeDigest(path, node.data, node.stat) | 0;
+    return node.digest >>> 0;
   }
 
   private beforeChange(path: string, node: Znode): void {
-    const digest = node.digest >= 0 ? node.digest : nodeDigest(path, node.data, node.stat);
+    const digest = node.digest !== -1 ? node.digest >>> 0 : nodeDigest(path, node.data, node.stat);
     this.digest = addDigest(this.digest, -digest);
   }
 
   private afterChange(path: string, node: Znode): void {
-    node.digest = nodeDigest(path, node.data, node.stat);
-    this.digest = addDigest(this.digest, node.digest);
+    const digest = nodeDigest(path, node.data, node.stat);
+    node.digest = digest | 0;
+    this.digest = addDigest(this.digest, digest);
   }
 
   /** The node at `path` ("" is the root, as in ZooKeeper). */
