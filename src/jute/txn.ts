@@ -80,13 +80,16 @@ export function writeTxn(w: JuteWriter, txn: Txn): void {
       ErrorTxn.write(w, txn.txn);
       return;
     case OpCode.multi:
-      MultiTxn.write(w, {
-        txns: txn.txns.map((inner) => {
-          const body = new JuteWriter();
-          writeTxn(body, inner);
-          return { type: inner.type, data: Buffer.from(body.toBuffer()) };
-        }),
-      });
+      // MultiTxn: vector<Txn {int type; buffer data}>, each op's bytes written in place
+      // behind a length patched afterwards.
+      w.int(txn.txns.length);
+      for (const inner of txn.txns) {
+        w.int(inner.type);
+        const lengthAt = w.byteLength;
+        w.int(0);
+        writeTxn(w, inner);
+        w.patchInt(lengthAt, w.byteLength - lengthAt - 4);
+      }
       return;
   }
 }

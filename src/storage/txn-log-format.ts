@@ -6,6 +6,7 @@
  * length marks the end. Pure: bytes in, bytes out.
  */
 import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
+import { OpCode } from "../jute/constants.js";
 import type { TxnHeader as TxnHeaderRecord } from "../jute/records.js";
 import { FileHeader, TxnDigest, type TxnDigest as TxnDigestRecord, TxnHeader } from "../jute/records.js";
 import { readTxn, type Txn, writeTxn } from "../jute/txn.js";
@@ -15,6 +16,7 @@ export const txnLogMagic = 0x5a4b4c47;
 export const txnLogVersion = 2;
 export const fileHeaderBytes = 16;
 const endOfRecord = 0x42;
+const endOfRecordByte = Buffer.from([endOfRecord]);
 
 /** Bytes on disk that do not hold what they claim: a checksum or a structure is wrong. */
 export class CorruptionError extends Error {
@@ -29,14 +31,55 @@ export class CorruptionError extends Error {
 }
 
 /** Adler-32 as java.util.zip.Adler32 computes it; `running` continues an earlier sum. */
-export function adler32(bytes: Buffer, running = 1): number {
+export function adler32(bytes: Uint8Array, running = 1): number {
   const modulus = 65521;
   let a = running & 0xffff;
   let b = running >>> 16;
-  // 5552 is the largest run for which the sums cannot overflow before the modulo.
-  for (let start = 0; start < bytes.length; start += 5552) {
-    const end = Math.min(bytes.length, start + 5552);
-    for (let i = start; i < end; i++) {
+  const length = bytes.length;
+  let i = 0;
+  while (i < length) {
+    // 5552 is the largest run for which the sums cannot pass 2^32 before the modulo.
+    const end = Math.min(length, i + 5552);
+    // 16 bytes at a time: b gains 16·a plus each byte weighted by how many sums it is in,
+    // independent products the CPU overlaps (about twice the speed of a byte at a time).
+    for (; i + 16 <= end; i += 16) {
+      const x0 = bytes[i]!;
+      const x1 = bytes[i + 1]!;
+      const x2 = bytes[i + 2]!;
+      const x3 = bytes[i + 3]!;
+      const x4 = bytes[i + 4]!;
+      const x5 = bytes[i + 5]!;
+      const x6 = bytes[i + 6]!;
+      const x7 = bytes[i + 7]!;
+      const x8 = bytes[i + 8]!;
+      const x9 = bytes[i + 9]!;
+      const x10 = bytes[i + 10]!;
+      const x11 = bytes[i + 11]!;
+      const x12 = bytes[i + 12]!;
+      const x13 = bytes[i + 13]!;
+      const x14 = bytes[i + 14]!;
+      const x15 = bytes[i + 15]!;
+      b +=
+        16 * a +
+        16 * x0 +
+        15 * x1 +
+        14 * x2 +
+        13 * x3 +
+        12 * x4 +
+        11 * x5 +
+        10 * x6 +
+        9 * x7 +
+        8 * x8 +
+        7 * x9 +
+        6 * x10 +
+        5 * x11 +
+        4 * x12 +
+        3 * x13 +
+        2 * x14 +
+        x15;
+      a += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15;
+    }
+    for (; i < end; i++) {
       a += bytes[i]!;
       b += a;
     }
@@ -61,34 +104,74 @@ export interface LogEntry {
 }
 
 /**
- * The bytes of each entry once marshalled (or as received): in an ensemble one txn is
- * written to the log and sent to every learner, and a learner logs what it received, so
- * encode once. Entries are never changed after they are made.
+ * Each entry's log record once encoded: in an ensemble one txn is written to the log and
+ * sent to every learner, and a learner logs what it received, so encode once. Entries are
+ * never changed after they are made.
  */
+const records = new WeakMap<LogEntry, Buffer>();
+/** The marshalled entry (a view into its record, or the bytes as received). */
 const marshalled = new WeakMap<LogEntry, Buffer>();
+
+/** Bytes of a record around its entry: checksum (8), length (4) and end byte (1). */
+const recordOverheadBytes = 13;
+
+/** A starting size for the writer: the payload plus room for paths and the fields. */
+function sizeHint(txn: Txn): number {
+  switch (txn.type) {
+    case OpCode.setData:
+    case OpCode.create:
+    case OpCode.create2:
+    case OpCode.createTTL:
+    case OpCode.createContainer:
+      return 256 + txn.txn.path.length * 3 + (txn.txn.data?.length ?? 0);
+    case OpCode.multi: {
+      let bytes = 256;
+      for (const inner of txn.txns) bytes += 16 + sizeHint(inner);
+      return bytes;
+    }
+    default:
+      return 256;
+  }
+}
+
+/**
+ * One record as FileTxnLog.append writes it: the Adler32 checksum of the entry (a long),
+ * the entry length-prefixed, then 'B'. The entry is written once, in place.
+ */
+export function encodeLogRecord(entry: LogEntry): Buffer {
+  const known = records.get(entry);
+  if (known !== undefined) return known;
+  const received = marshalled.get(entry);
+  let record: Buffer;
+  if (received !== undefined) {
+    record = Buffer.allocUnsafe(received.length + recordOverheadBytes);
+    received.copy(record, 12);
+  } else {
+    const writer = new JuteWriter(sizeHint(entry.txn));
+    writer.long(0n).int(0);
+    TxnHeader.write(writer, entry.header);
+    writeTxn(writer, entry.txn);
+    if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
+    writer.raw(endOfRecordByte);
+    record = writer.toBuffer();
+    marshalled.set(entry, record.subarray(12, record.length - 1));
+  }
+  const length = record.length - recordOverheadBytes;
+  const body = record.subarray(12, 12 + length);
+  record.writeUInt32BE(0, 0);
+  record.writeUInt32BE(adler32(body), 4);
+  record.writeInt32BE(length, 8);
+  record[record.length - 1] = endOfRecord;
+  records.set(entry, record);
+  return record;
+}
 
 /** Util.marshallTxnEntry: TxnHeader, txn, then the digest when there is one. */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
   const known = marshalled.get(entry);
   if (known !== undefined) return known;
-  const writer = new JuteWriter();
-  TxnHeader.write(writer, entry.header);
-  writeTxn(writer, entry.txn);
-  if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
-  const bytes = Buffer.from(writer.toBuffer());
-  marshalled.set(entry, bytes);
-  return bytes;
-}
-
-/** One record as FileTxnLog.append writes it: checksum, length-prefixed entry, 'B'. */
-export function encodeLogRecord(entry: LogEntry): Buffer {
-  const bytes = marshallTxnEntry(entry);
-  const record = Buffer.allocUnsafe(8 + 4 + bytes.length + 1);
-  record.writeBigInt64BE(BigInt(adler32(bytes)), 0);
-  record.writeInt32BE(bytes.length, 8);
-  bytes.copy(record, 12);
-  record[12 + bytes.length] = endOfRecord;
-  return record;
+  encodeLogRecord(entry);
+  return marshalled.get(entry)!;
 }
 
 /** Decodes a marshalled txn entry (the inverse of marshallTxnEntry). */
