@@ -14,6 +14,7 @@ import type { ClientConnection, ZooKeeperServer } from "../server/zookeeper-serv
 
 /** A logger with pino's call shape (the CLI passes pino; tests may pass nothing). */
 export interface Logger {
+  debug?(message: string): void;
   info(message: string): void;
   warn(message: string): void;
 }
@@ -231,10 +232,13 @@ class SocketConnection implements ClientConnection {
     else this.socket.pause();
   }
 
-  close(reason: string): void {
+  /** Closes the connection; `routine` closes (the client asked) are logged at debug level. */
+  close(reason: string, routine = false): void {
     if (this.closed) return;
     this.closed = true;
-    this.port.logger.info(`closing ${this.describe()}: ${reason}`);
+    const message = `closing ${this.describe()}: ${reason}`;
+    if (routine) this.port.logger.debug?.(message);
+    else this.port.logger.info(message);
     if (this.corked) {
       this.corked = false;
       this.socket.uncork();

@@ -56,7 +56,7 @@ export interface ClientConnection {
   /** Sends a ConnectResponse (with the trailing read-only flag when the client sent one). */
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void;
   /** Closes the connection after what was already sent. */
-  close(reason: string): void;
+  close(reason: string, routine?: boolean): void;
   /** Stops or resumes reading from the socket (throttling). */
   setReading(reading: boolean): void;
 }
@@ -755,7 +755,7 @@ export class ZooKeeperServer {
         case "write":
           connection.sendReply(head.xid, head.zxid, head.err, head.reply);
           if (head.closeAfter) {
-            connection.close("session closed by client");
+            connection.close("session closed by client", true);
             return;
           }
           break;
