@@ -643,6 +643,11 @@ class QuorumPeer implements QuorumPeerHandle {
       const connection = this.learners.get(to);
       if (connection === undefined) return;
       const packet = encodeZabMessage(message, this.myId);
+      if (message.type === "snap" || message.type === "diff" || message.type === "trunc") {
+        this.logger.info(
+          `server ${this.myId}: syncing learner ${to} by ${message.type.toUpperCase()} at ${hex(message.zxid)}`,
+        );
+      }
       if (message.type === "snap") {
         const tree = this.database.tree;
         if (tree.lastProcessedZxid !== message.zxid) {

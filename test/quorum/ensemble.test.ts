@@ -98,6 +98,81 @@ describe("replicated ensembles of real processes", () => {
     });
   }
 
+  it("an Apache ZooKeeper follower joins a zkts leader while writes flow (SNAP), and again after a kill -9 (DIFF or SNAP)", async () => {
+    // commitLogCount 20: the first join, hundreds of txns behind, must take a snapshot.
+    const ensemble = await layoutEnsemble(join(dir, "java-joins"), ["apache", "zkts", "zkts"], {
+      commitLogCount: "20",
+    });
+    const [java, ...zkts] = ensemble.members as [Member, Member, Member];
+    const clients: NzkClient[] = [];
+    await withEnsembleLogs(ensemble, async () => {
+      try {
+        for (const member of zkts) startMember(member);
+        const leader = await waitForLeader(ensemble, 60_000, zkts);
+        assert.equal(leader.kind, "zkts");
+        const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
+        await nzkCreate(setup, "/w", null);
+        await nzkClose(setup);
+        const acknowledged = new Set<string>();
+        let stopping = false;
+        for (const member of zkts) clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
+        const writers = clients.map((client, n) =>
+          writeUntil(client, `s${zkts[n]?.id}`, acknowledged, () => stopping),
+        );
+        await waitFor(async () => acknowledged.size >= 200, 30_000, 20);
+        for (let round = 0; round < 2; round++) {
+          // The Java follower joins (or rejoins) in the middle of the writes.
+          startMember(java);
+          await waitFor(async () => (await memberMode(java).catch(() => "")) === "follower", 60_000, 50);
+          const joined = acknowledged.size;
+          await waitFor(async () => acknowledged.size >= joined + 100, 30_000, 20);
+          if (round === 0) await stopMember(java, "SIGKILL");
+        }
+        const syncs = loggedLines(ensemble, leader).filter((line) => /syncing learner 1 by/.test(line));
+        assert.match(syncs[0] ?? "", /by SNAP/, "hundreds of txns behind with commitLogCount 20: a snapshot");
+        assert.equal(syncs.length, 2);
+        stopping = true;
+        await Promise.all(writers);
+        await verifyAgreement(ensemble, acknowledged);
+      } finally {
+        await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
+        await stopEnsemble(ensemble);
+      }
+    });
+  });
+
+  it("an Apache ZooKeeper observer of zkts voters learns every commit and serves reads, writes and sync", async () => {
+    const ensemble = await layoutEnsemble(
+      join(dir, "java-observes"),
+      ["zkts", "zkts", "zkts", "apache"],
+      {},
+      [4n],
+    );
+    const [, , third, observer] = ensemble.members as [Member, Member, Member, Member];
+    let client: ZooKeeperClient | null = null;
+    let observing: ZooKeeperClient | null = null;
+    try {
+      await startEnsemble(ensemble);
+      const leader = await waitForLeader(ensemble);
+      assert.equal(leader.id, third.id);
+      await waitFor(async () => (await memberMode(observer)) === "observer", 60_000, 50);
+      client = await ZooKeeperClient.connect(`127.0.0.1:${third.clientPort}`);
+      await client.create("/w", "before");
+      observing = await ZooKeeperClient.connect(`127.0.0.1:${observer.clientPort}`);
+      await observing.create("/w/from-observer", "o");
+      for (let i = 0; i < 20; i++) await client.create(`/w/n${i}`, `v${i}`);
+      await client.setData("/w", "after");
+      await observing.sync("/");
+      assert.equal((await observing.getData("/w")).data?.toString(), "after");
+      assert.equal((await observing.getChildren("/w")).children.length, 21);
+      await verifyAgreement(ensemble, new Set(["/w/from-observer"]));
+    } finally {
+      await observing?.close();
+      await client?.close();
+      await stopEnsemble(ensemble);
+    }
+  });
+
   it("a member whose data directory was wiped resyncs by snapshot and serves everything", async () => {
     const ensemble = await layoutEnsemble(join(dir, "wiped"), ["zkts", "zkts", "zkts"], {
       commitLogCount: "10",
