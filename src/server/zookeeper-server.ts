@@ -30,7 +30,7 @@ import { checkACL } from "./auth.js";
 import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
-import { isWriteOp, prepWrite, treeDigestOf } from "./prep-request.js";
+import { isWriteOp, type PrepContext, prepWrite, treeDigestOf } from "./prep-request.js";
 import { answerRead, isReadOp } from "./read-requests.js";
 
 /** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
@@ -561,6 +561,35 @@ export class ZooKeeperServer {
     if (this.sessions.isClosing(sessionId)) throw new KeeperError(ErrorCode.SESSIONEXPIRED);
   };
 
+  /** What prep reads: made once, and always of the tree this server has now. */
+  private readonly prepContext: PrepContext = (() => {
+    const server = this;
+    return {
+      tree: {
+        getNode: (path: string) => server.tree.getNode(path),
+        aclOf: (path: string) => {
+          const node = server.tree.getNode(path);
+          return node === undefined ? [] : server.tree.getACL(node);
+        },
+        getEphemerals: (id: bigint) => server.tree.getEphemerals(id),
+        nodeDigest: (path: string) => server.tree.nodeDigest(path),
+        get treeDigest() {
+          return server.tree.treeDigest;
+        },
+      },
+      get changes() {
+        return server.changes;
+      },
+      get extendedTypesEnabled() {
+        return server.config.extendedTypesEnabled;
+      },
+      get skipACL() {
+        return server.config.skipACL;
+      },
+      checkSession: (sessionId: bigint) => server.checkSession(sessionId),
+    };
+  })();
+
   private submitWrite(
     state: SessionState | null,
     entry: Pending | null,
@@ -571,26 +600,8 @@ export class ZooKeeperServer {
     authInfo: readonly Id[],
   ): void {
     const zxid = this.nextZxid();
-    const tree = this.tree;
     const prepared = prepWrite(
-      {
-        tree: {
-          getNode: (path) => this.tree.getNode(path),
-          aclOf: (path) => {
-            const node = this.tree.getNode(path);
-            return node === undefined ? [] : this.tree.getACL(node);
-          },
-          getEphemerals: (id) => this.tree.getEphemerals(id),
-          nodeDigest: (path) => this.tree.nodeDigest(path),
-          get treeDigest() {
-            return tree.treeDigest;
-          },
-        },
-        changes: this.changes,
-        extendedTypesEnabled: this.config.extendedTypesEnabled,
-        skipACL: this.config.skipACL,
-        checkSession: this.checkSession,
-      },
+      this.prepContext,
       { sessionId, cxid, type, body, authInfo },
       zxid,
       this.clock.wallMs(),
