@@ -1,6 +1,8 @@
 /**
  * `npm run bench:compare`: Apache ZooKeeper 3.8 and zkts, standalone, same settings and
- * the same disk, every workload of `zkts bench` run on both, alternating, repeated.
+ * the same disk, every workload of `zkts bench` run on both, alternating, repeated; the
+ * server not being measured is paused (SIGSTOP), so its background work is not counted
+ * against the other.
  * Prints one table (ops/s, p50/p99 latency, zkts/ZooKeeper ratio; medians of the repeats
  * with their spread), RSS and CPU seconds per server, and writes
  * bench/results/compare-<date>.json and .html (charts to open in a browser).
@@ -182,12 +184,18 @@ async function main(): Promise<void> {
         // Alternate which server goes first, so drift in the machine hits both alike.
         const order: Kind[] = (r + i) % 2 === 0 ? ["zookeeper", "zkts"] : ["zkts", "zookeeper"];
         for (const kind of order) {
+          // The other server is paused while this one is measured: its background work (a
+          // JVM's garbage collection, a snapshot being written) must not land on these numbers.
+          const other: Kind = kind === "zkts" ? "zookeeper" : "zkts";
+          servers[other].child.kill("SIGSTOP");
+          servers[kind].child.kill("SIGCONT");
           const report = await bench(servers[kind], c);
           runs[kind][i]!.push(report);
           process.stderr.write(`${c.name} ${kind}: ${report.opsPerSecond.toFixed(0)} ops/s\n`);
         }
       }
     }
+    for (const server of Object.values(servers)) server.child.kill("SIGCONT");
     const usage = {
       zookeeper: {
         rssBytes: rssBytes(servers.zookeeper.child.pid!),

@@ -75,6 +75,8 @@ export async function startServer(kind: Kind, dataDir: string): Promise<Running>
 export async function stopServer(server: Running): Promise<void> {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((resolve) => server.child.once("exit", resolve));
+  // A server paused by the compare bench (SIGSTOP) must run to hear SIGTERM.
+  server.child.kill("SIGCONT");
   server.child.kill("SIGTERM");
   await exited;
 }
