@@ -235,11 +235,30 @@ export function readSnapshotBody(
     if (path === "/") break;
     const data = reader.buffer_();
     const aclIndex = reader.long();
-    const stat = StatPersisted.read(reader);
+    const stat = readStatPersisted(reader);
     visitor.node({ path, data, aclIndex, stat });
     nodeCount++;
   }
   return { sessions, acls, nodeCount };
+}
+
+/**
+ * StatPersisted as one object literal in the record's field order: the generic record
+ * reader adds fields one by one, which leaves most of them out of the object (more bytes
+ * per znode of a loaded tree, and a shape the tree's own stats do not have).
+ */
+function readStatPersisted(reader: JuteReader): StatPersisted {
+  return {
+    czxid: reader.long(),
+    mzxid: reader.long(),
+    ctime: reader.long(),
+    mtime: reader.long(),
+    version: reader.int(),
+    cversion: reader.int(),
+    aversion: reader.int(),
+    ephemeralOwner: reader.long(),
+    pzxid: reader.long(),
+  };
 }
 
 /** SnapStream.checkSealIntegrity: the Adler32 of every byte before the seal, then "/". */

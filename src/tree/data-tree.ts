@@ -70,25 +70,18 @@ function emptyStatPersisted(): StatPersisted {
 const zeroBigInt = 0n;
 
 /**
- * A snapshot's stat with equal values sharing one BigInt (each is a 24-byte heap object):
- * a node never changed has mzxid = czxid and mtime = ctime, a leaf pzxid = czxid, and
- * most nodes no ephemeral owner. Saves about 90 bytes per znode of a loaded tree.
+ * Makes equal values of a freshly read stat share one BigInt (each is a 24-byte heap
+ * object), in place: a node never changed has mzxid = czxid and mtime = ctime, a leaf
+ * pzxid = czxid, and most nodes no ephemeral owner. Saves about 90 bytes per znode of a
+ * loaded tree.
  */
-function sharingBigInts(stat: StatPersisted): StatPersisted {
+function shareBigInts(stat: StatPersisted): void {
   const { czxid, ctime } = stat;
-  const mzxid = stat.mzxid === czxid ? czxid : stat.mzxid;
-  const pzxid = stat.pzxid === czxid ? czxid : stat.pzxid === mzxid ? mzxid : stat.pzxid;
-  return {
-    czxid,
-    mzxid,
-    ctime,
-    mtime: stat.mtime === ctime ? ctime : stat.mtime,
-    version: stat.version,
-    cversion: stat.cversion,
-    aversion: stat.aversion,
-    ephemeralOwner: stat.ephemeralOwner === zeroBigInt ? zeroBigInt : stat.ephemeralOwner,
-    pzxid,
-  };
+  if (stat.mzxid === czxid) stat.mzxid = czxid;
+  if (stat.pzxid === czxid) stat.pzxid = czxid;
+  else if (stat.pzxid === stat.mzxid) stat.pzxid = stat.mzxid;
+  if (stat.mtime === ctime) stat.mtime = ctime;
+  if (stat.ephemeralOwner === zeroBigInt) stat.ephemeralOwner = zeroBigInt;
 }
 
 export interface DataTreeOptions {
@@ -111,6 +104,8 @@ export class DataTree {
   /** The digest after the last applied txn (null until one is applied). */
   lastZxidDigest: ZxidDigest | null = null;
   private readonly digestHistory: ZxidDigest[] = [];
+  /** The parent of the node loaded last, while a snapshot loads (see loadNode). */
+  private lastLoadedParent: { path: string; node: Znode } | null = null;
 
   constructor(options: DataTreeOptions = {}) {
     this.extendedTypesEnabled = options.extendedTypesEnabled ?? false;
@@ -189,17 +184,18 @@ export class DataTree {
     if (index === null) {
       throw new Error(`snapshot node ${key} uses ACL ${aclIndex}, which the snapshot's ACL map lacks`);
     }
-    const node: Znode = {
-      data,
-      aclIndex: index,
-      stat: sharingBigInts(stat),
-      children: noChildren,
-      digest: -1,
-    };
+    shareBigInts(stat);
+    const node: Znode = { data, aclIndex: index, stat, children: noChildren, digest: -1 };
     if (path !== "") {
       const lastSlash = path.lastIndexOf("/");
-      const parent = this.getNode(path.slice(0, lastSlash));
+      // A snapshot lists a node's children together, after it: the parent is often the last one.
+      const loaded = this.lastLoadedParent;
+      const parent =
+        loaded !== null && lastSlash === loaded.path.length && path.startsWith(loaded.path)
+          ? loaded.node
+          : this.getNode(path.slice(0, lastSlash));
       if (parent === undefined) throw new Error(`snapshot node ${path} comes before its parent`);
+      if (parent !== loaded?.node) this.lastLoadedParent = { path: path.slice(0, lastSlash), node: parent };
       if (parent.children === noChildren) parent.children = new JavaHashSet(8);
       parent.children.add(path.slice(lastSlash + 1));
       const owner = stat.ephemeralOwner;
@@ -220,6 +216,7 @@ export class DataTree {
 
   /** Ends a load: the root must be there; unused ACL entries go. */
   finishLoad(lastProcessedZxid: bigint): void {
+    this.lastLoadedParent = null;
     if (!this.nodes.has("/")) throw new Error("snapshot has no root node");
     this.aclCache.purgeUnused();
     this.lastProcessedZxid = lastProcessedZxid;
