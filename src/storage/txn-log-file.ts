@@ -231,8 +231,8 @@ export class FileTxnLog implements DurableLog {
     if (start - this.position >= zeroFillAheadBytes / 2) return;
     const end = Math.min(this.allocatedEnd, start + zeroFillAheadBytes);
     if (end <= start) return;
-    const zeros =
-      zeroBlock.length >= end - start ? zeroBlock.subarray(0, end - start) : Buffer.alloc(end - start);
+    // A run is never longer than zeroFillAheadBytes, the size of zeroBlock.
+    const zeros = zeroBlock.subarray(0, end - start);
     const done = (async () => {
       let written = 0;
       while (written < zeros.length) {

@@ -149,26 +149,13 @@ describe("replicated ensembles of real processes", () => {
       [4n],
     );
     const [, , third, observer] = ensemble.members as [Member, Member, Member, Member];
-    let client: ZooKeeperClient | null = null;
-    let observing: ZooKeeperClient | null = null;
     try {
       await startEnsemble(ensemble);
       const leader = await waitForLeader(ensemble);
       assert.equal(leader.id, third.id);
       await waitFor(async () => (await memberMode(observer)) === "observer", 60_000, 50);
-      client = await ZooKeeperClient.connect(`127.0.0.1:${third.clientPort}`);
-      await client.create("/w", "before");
-      observing = await ZooKeeperClient.connect(`127.0.0.1:${observer.clientPort}`);
-      await observing.create("/w/from-observer", "o");
-      for (let i = 0; i < 20; i++) await client.create(`/w/n${i}`, `v${i}`);
-      await client.setData("/w", "after");
-      await observing.sync("/");
-      assert.equal((await observing.getData("/w")).data?.toString(), "after");
-      assert.equal((await observing.getChildren("/w")).children.length, 21);
-      await verifyAgreement(ensemble, new Set(["/w/from-observer"]));
+      await checkObserverServes(ensemble, observer, third, 20);
     } finally {
-      await observing?.close();
-      await client?.close();
       await stopEnsemble(ensemble);
     }
   });
@@ -201,6 +188,30 @@ describe("replicated ensembles of real processes", () => {
     }
   });
 });
+
+/**
+ * Writes through `voter` and through `observer` (which forwards to the leader and waits for the
+ * commit), then reads through the observer after sync(): it has seen every commit, and every
+ * member holds the same tree.
+ */
+async function checkObserverServes(ensemble: Ensemble, observer: Member, voter: Member, writes: number) {
+  const client = await ZooKeeperClient.connect(`127.0.0.1:${voter.clientPort}`);
+  let observing: ZooKeeperClient | null = null;
+  try {
+    await client.create("/w", "before");
+    observing = await ZooKeeperClient.connect(`127.0.0.1:${observer.clientPort}`);
+    await observing.create("/w/from-observer", "o");
+    for (let i = 0; i < writes; i++) await client.create(`/w/n${i}`, `v${i}`);
+    await client.setData("/w", "after");
+    await observing.sync("/");
+    assert.equal((await observing.getData("/w")).data?.toString(), "after");
+    assert.equal((await observing.getChildren("/w")).children.length, writes + 1);
+    await verifyAgreement(ensemble, new Set(["/w/from-observer"]));
+  } finally {
+    await observing?.close();
+    await client.close();
+  }
+}
 
 /** The lines a member logged (zkts logs JSON lines, one per message). */
 function loggedLines(ensemble: Ensemble, member: Member): string[] {
@@ -268,26 +279,12 @@ describe("zkts learners in an Apache ZooKeeper 3.8 ensemble", () => {
   it("a zkts observer decides OBSERVING, learns every commit by INFORM and serves reads and writes", async () => {
     const ensemble = await layoutEnsemble(join(dir, "observe"), ["zkts", "apache", "apache"], {}, [1n]);
     const [observer, , third] = ensemble.members as [Member, Member, Member];
-    let client: ZooKeeperClient | null = null;
-    let observing: ZooKeeperClient | null = null;
     try {
       await startEnsemble(ensemble);
       await waitForLeader(ensemble);
       assert.equal(await memberMode(observer), "observer");
-      client = await ZooKeeperClient.connect(`127.0.0.1:${third.clientPort}`);
-      await client.create("/w", "before");
-      observing = await ZooKeeperClient.connect(`127.0.0.1:${observer.clientPort}`);
-      // A write through the observer goes to the leader and comes back committed.
-      await observing.create("/w/from-observer", "o");
-      for (let i = 0; i < 5; i++) await client.create(`/w/n${i}`, `v${i}`);
-      await client.setData("/w", "after");
-      await observing.sync("/");
-      assert.equal((await observing.getData("/w")).data?.toString(), "after");
-      assert.equal((await observing.getChildren("/w")).children.length, 6);
-      await verifyAgreement(ensemble, new Set(["/w/from-observer"]));
+      await checkObserverServes(ensemble, observer, third, 5);
     } finally {
-      await observing?.close();
-      await client?.close();
       await stopEnsemble(ensemble);
     }
   });
