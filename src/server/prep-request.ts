@@ -22,7 +22,7 @@ import {
   type TxnHeader,
 } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
-import { addDigest, digestVersion, nodeDigest } from "../tree/digest.js";
+import { addDigest, digestVersion, predictNodeDigest } from "../tree/digest.js";
 import { validatePath } from "../tree/paths.js";
 import { checkACL, fixupACL } from "./auth.js";
 import { type ChangeRecord, copyStat, type OutstandingChanges } from "./change-records.js";
@@ -100,7 +100,7 @@ function addChange(
   previous: ChangeRecord | null,
 ): void {
   const before = previous?.nodeDigest ?? 0;
-  const after = record.stat === null ? 0 : nodeDigest(record.path, record.data, record.stat);
+  const after = record.stat === null ? 0 : predictNodeDigest(record.path, record.data, record.stat);
   const treeDigest = addDigest(currentTreeDigest(ctx), after - before);
   // Built field by field: every record has one shape (a spread made them megamorphic).
   ctx.changes.add({

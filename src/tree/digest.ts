@@ -38,6 +38,77 @@ function pathCrc(path: string): number {
   return crc;
 }
 
+/**
+ * Digests computed lately, by the data buffer they were computed with. A write's node
+ * digest is computed twice with the same inputs: prep predicts it (the txn's data buffer
+ * and the stat the txn will leave), apply computes it (the same buffer, now the node's).
+ * The second call finds the first's answer here when path and stat match too, and takes
+ * it out. Cleared whole when it holds too many entries or data bytes (it keeps the
+ * buffers alive until then).
+ */
+interface RememberedDigest {
+  path: string;
+  czxid: bigint;
+  mzxid: bigint;
+  pzxid: bigint;
+  ctime: bigint;
+  mtime: bigint;
+  version: number;
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: bigint;
+  digest: number;
+}
+const remembered = new Map<Buffer, RememberedDigest>();
+const rememberedMax = 16_384;
+const rememberedDataBytesMax = 8 * 1024 * 1024;
+let rememberedDataBytes = 0;
+
+function recall(path: string, data: Buffer, stat: StatPersisted): number {
+  const entry = remembered.get(data);
+  if (
+    entry === undefined ||
+    entry.path !== path ||
+    entry.mzxid !== stat.mzxid ||
+    entry.version !== stat.version ||
+    entry.pzxid !== stat.pzxid ||
+    entry.cversion !== stat.cversion ||
+    entry.mtime !== stat.mtime ||
+    entry.czxid !== stat.czxid ||
+    entry.ctime !== stat.ctime ||
+    entry.aversion !== stat.aversion ||
+    entry.ephemeralOwner !== stat.ephemeralOwner
+  ) {
+    return -1;
+  }
+  remembered.delete(data);
+  rememberedDataBytes -= data.length;
+  return entry.digest;
+}
+
+function remember(path: string, data: Buffer, stat: StatPersisted, digest: number): void {
+  const previous = remembered.get(data);
+  if (previous !== undefined) rememberedDataBytes -= data.length;
+  if (remembered.size >= rememberedMax || rememberedDataBytes + data.length > rememberedDataBytesMax) {
+    remembered.clear();
+    rememberedDataBytes = 0;
+  }
+  remembered.set(data, {
+    path,
+    czxid: stat.czxid,
+    mzxid: stat.mzxid,
+    pzxid: stat.pzxid,
+    ctime: stat.ctime,
+    mtime: stat.mtime,
+    version: stat.version,
+    cversion: stat.cversion,
+    aversion: stat.aversion,
+    ephemeralOwner: stat.ephemeralOwner,
+    digest,
+  });
+  rememberedDataBytes += data.length;
+}
+
 /** Data and stat go through zlib in one call when they fit here (a call costs ~100 ns). */
 const scratch = Buffer.allocUnsafe(64 * 1024);
 const scratchView = new DataView(scratch.buffer, scratch.byteOffset, scratch.byteLength);
@@ -56,19 +127,37 @@ function writeStat(offset: number, stat: StatPersisted): void {
   scratchView.setBigInt64(offset + 52, stat.ephemeralOwner);
 }
 
-/** DigestCalculator.calculateDigest: the node's hash (0 for nodes that are not digested). */
-export function nodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
-  if (!isDigested(path)) return 0;
-  const running = pathCrc(path);
+function computeDigest(crc: number, data: Buffer | null, stat: StatPersisted): number {
   const dataBytes = data === null ? 0 : data.length;
   if (dataBytes + statBytes <= scratch.length) {
     if (dataBytes > 0) data!.copy(scratch, 0);
     writeStat(dataBytes, stat);
-    return crc32(scratch.subarray(0, dataBytes + statBytes), running);
+    return crc32(scratch.subarray(0, dataBytes + statBytes), crc);
   }
-  const crc = crc32(data!, running);
+  const dataCrc = crc32(data!, crc);
   writeStat(0, stat);
-  return crc32(scratch.subarray(0, statBytes), crc);
+  return crc32(scratch.subarray(0, statBytes), dataCrc);
+}
+
+/**
+ * DigestCalculator.calculateDigest: the node's hash (0 for nodes that are not digested);
+ * a digest `predictNodeDigest` computed for these inputs is used, not recomputed.
+ */
+export function nodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
+  if (!isDigested(path)) return 0;
+  if (data !== null) {
+    const known = recall(path, data, stat);
+    if (known !== -1) return known;
+  }
+  return computeDigest(pathCrc(path), data, stat);
+}
+
+/** `nodeDigest` for a change not applied yet: remembered for when it is. */
+export function predictNodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
+  if (!isDigested(path)) return 0;
+  const digest = computeDigest(pathCrc(path), data, stat);
+  if (data !== null) remember(path, data, stat, digest);
+  return digest;
 }
 
 /** Java long arithmetic for the running sum. */
