@@ -81,6 +81,7 @@ export class Connection extends EventEmitter {
     persistentRecursiveWatches: [],
   });
   private socket: net.Socket | null = null;
+  private corked = false;
   private framer = new Framer(replyFrameBytesMax);
   private handshaking = false;
   private readonly inFlight: Pending[] = [];
@@ -222,7 +223,8 @@ export class Connection extends EventEmitter {
       this.socket?.destroy();
       return;
     }
-    pending.resolve({ zxid: header.zxid, err: header.err, body: Buffer.from(reader.rest()) });
+    // A view of the frame: decoding copies what it keeps (data, strings) out of it.
+    pending.resolve({ zxid: header.zxid, err: header.err, body: reader.rest() });
   }
 
   private startPings(): void {
@@ -266,6 +268,15 @@ export class Connection extends EventEmitter {
     const w = new JuteWriter(12 + body.length);
     w.int(0).int(xid).int(type).raw(body);
     w.patchInt(0, w.byteLength - 4);
+    // Requests made in one turn (pipelined callers) leave in one write, not one syscall each.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
     socket.write(w.toBuffer());
   }
 
