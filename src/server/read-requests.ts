@@ -86,8 +86,9 @@ function maskDigests(acl: ACL[]): ACL[] {
   );
 }
 
-function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T): Buffer {
-  const writer = new JuteWriter();
+/** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
+function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {
+  const writer = new JuteWriter(sizeHint);
   codec.write(writer, value);
   return writer.toBuffer();
 }
@@ -113,7 +114,9 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
     }
     case OpCode.getData: {
       const { path, watch } = GetDataRequest.read(reader);
-      return { err: 0, body: encodeWith(GetDataResponse, getData(ctx, path, watch)) };
+      const reply = getData(ctx, path, watch);
+      // length, data, stat (68 bytes)
+      return { err: 0, body: encodeWith(GetDataResponse, reply, 4 + (reply.data?.length ?? 0) + 68) };
     }
     case OpCode.getChildren: {
       const { path, watch } = GetChildrenRequest.read(reader);
