@@ -74,22 +74,44 @@ type FieldCodecs = Record<string, Codec<unknown>>;
 /** The TypeScript shape of a record declared with `record(...)`. */
 export type RecordOf<F extends FieldCodecs> = { [K in keyof F]: F[K] extends Codec<infer T> ? T : never };
 
-/** Declares a jute record; field order is the object's key order, which is the wire order. */
+/** How a generated record codec writes and reads a field of each primitive type. */
+const inlined = new Map<Codec<unknown>, { write: string; read: string }>([
+  [int as Codec<unknown>, { write: "w.int(#)", read: "r.int()" }],
+  [long as Codec<unknown>, { write: "w.long(#)", read: "r.long()" }],
+  [bool as Codec<unknown>, { write: "w.bool(#)", read: "r.bool()" }],
+  [buffer as Codec<unknown>, { write: "w.buffer_(#)", read: "r.buffer_()" }],
+  [ustring as Codec<unknown>, { write: "w.string(#)", read: '(r.string() ?? "")' }],
+]);
+
+/**
+ * Declares a jute record; field order is the object's key order, which is the wire order.
+ * Its write and read are generated for its fields (as protobufjs generates its codecs):
+ * a loop over the fields with a computed key made every field access megamorphic, and
+ * records are on every request's path. Field names come from the declarations in this
+ * package and are checked to be plain identifiers.
+ */
 export function record<F extends FieldCodecs>(name: string, fields: F): Codec<RecordOf<F>> {
   const entries = Object.entries(fields);
-  return {
-    name,
-    fields: entries,
-    write(w, value) {
-      const values = value as Record<string, unknown>;
-      for (const [field, codec] of entries) codec.write(w, values[field]);
-    },
-    read(r) {
-      const value: Record<string, unknown> = {};
-      for (const [field, codec] of entries) value[field] = codec.read(r);
-      return value as RecordOf<F>;
-    },
-  };
+  const codecs = entries.map(([, codec]) => codec);
+  const writes: string[] = [];
+  const reads: string[] = [];
+  entries.forEach(([field, codec], i) => {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(field)) throw new Error(`record ${name}: field name ${field}`);
+    const primitive = inlined.get(codec);
+    writes.push(
+      primitive !== undefined
+        ? `${primitive.write.replace("#", `v.${field}`)};`
+        : `c[${i}].write(w, v.${field});`,
+    );
+    reads.push(`${field}: ${primitive !== undefined ? primitive.read : `c[${i}].read(r)`}`);
+  });
+  // Object literal properties are evaluated in source order: the wire order.
+  const compile = new Function(
+    "c",
+    `return [function write(w, v) { ${writes.join(" ")} }, function read(r) { return { ${reads.join(", ")} }; }];`,
+  ) as (c: Codec<unknown>[]) => [Codec<RecordOf<F>>["write"], Codec<RecordOf<F>>["read"]];
+  const [write, read] = compile(codecs);
+  return { name, fields: entries, write, read };
 }
 
 /** Encodes one value to a fresh buffer. */

@@ -497,14 +497,22 @@ function multiOpToTxn(ctx: PrepContext, request: WriteRequest, header: TxnHeader
   }
 }
 
-function opPaths(op: MultiOp): string[] {
-  const path = normalize(op.request.path);
-  const lastSlash = path.lastIndexOf("/");
-  return lastSlash > 0 ? [path, path.slice(0, lastSlash)] : [path, "/"];
+/** The paths a multi's ops may change (each op's path and its parent), each once. */
+function* opPaths(ops: MultiOp[]): Generator<string> {
+  let previous: string | null = null;
+  for (const op of ops) {
+    const path = normalize(op.request.path);
+    // Ops on one path in a row (a common multi) need its paths once.
+    if (path === previous) continue;
+    previous = path;
+    yield path;
+    const lastSlash = path.lastIndexOf("/");
+    yield lastSlash > 0 ? path.slice(0, lastSlash) : "/";
+  }
 }
 
 function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, ops: MultiOp[]): PreparedTxn {
-  const saved = ctx.changes.remember(ops.flatMap(opPaths));
+  const saved = ctx.changes.remember(opPaths(ops));
   const txns: Txn[] = [];
   let failure: number | null = null;
   for (const op of ops) {
