@@ -46,6 +46,24 @@ describe("DataTree", () => {
     assert.equal(tree.getAllChildrenNumber("/"), 3);
   });
 
+  it("loads a snapshot's nodes with the digest a live tree has, and refuses a path listed twice", () => {
+    const live = new DataTree();
+    live.applyTxn(header(OpCode.create), {
+      type: OpCode.create,
+      txn: { path: "/a", data: Buffer.from("x"), acl: open, ephemeral: false, parentCVersion: 1 },
+    });
+    const loaded = new DataTree();
+    loaded.beginLoad([[1n, open]]);
+    const stat = (path: string) => ({ ...live.getNode(path)!.stat });
+    loaded.loadNode("", Buffer.alloc(0), 1n, stat("/"));
+    loaded.loadNode("/zookeeper", Buffer.alloc(0), 1n, stat("/zookeeper"));
+    loaded.loadNode("/zookeeper/quota", Buffer.alloc(0), 1n, stat("/zookeeper/quota"));
+    loaded.loadNode("/a", Buffer.from("x"), 1n, stat("/a"));
+    loaded.finishLoad(zxid);
+    assert.equal(loaded.treeDigest, live.treeDigest); // nodes under /zookeeper/ are not digested
+    assert.throws(() => loaded.loadNode("/a", Buffer.from("x"), 1n, stat("/a")), /holds \/a twice/);
+  });
+
   it("creates with stats, moves the parent's cversion and pzxid, and triggers watches", () => {
     const tree = new DataTree();
     const result = create(tree, "/a");

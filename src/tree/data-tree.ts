@@ -8,7 +8,7 @@ import { ErrorCode, EventType, OpCode } from "../jute/constants.js";
 import type { ACL, Stat, StatPersisted, TxnHeader } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
 import { AclCache, openUnsafeAclIndex } from "./acl-cache.js";
-import { addDigest, digestVersion, nodeDigest, type ZxidDigest } from "./digest.js";
+import { addDigest, digestVersion, loadedNodeDigest, nodeDigest, type ZxidDigest } from "./digest.js";
 import { type EphemeralKind, ephemeralKind, ttlOwner } from "./ephemeral-type.js";
 import { JavaHashSet, noChildren } from "./java-hash-set.js";
 
@@ -208,10 +208,14 @@ export class DataTree {
         owned.add(path);
       }
     }
-    if (this.nodes.has(key)) throw new Error(`snapshot holds ${key} twice`);
+    // One probe of a million-entry map, not two: a repeated path leaves the size unchanged.
+    const count = this.nodes.size;
     this.nodes.set(key, node);
+    if (this.nodes.size === count) throw new Error(`snapshot holds ${key} twice`);
     this.dataBytes += nodeSize(key, data);
-    this.afterChange(key, node);
+    const digest = loadedNodeDigest(key, data, stat);
+    node.digest = digest | 0;
+    this.digest = addDigest(this.digest, digest);
   }
 
   /** Ends a load: the root must be there; unused ACL entries go. */

@@ -152,6 +152,15 @@ export function nodeDigest(path: string, data: Buffer | null, stat: StatPersiste
   return computeDigest(pathCrc(path), data, stat);
 }
 
+/**
+ * `nodeDigest` for a node seen once, as a snapshot's nodes are while it loads: neither
+ * memory is read or filled (a million paths would only churn them).
+ */
+export function loadedNodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
+  if (!isDigested(path)) return 0;
+  return computeDigest(crc32(path === "/" ? "" : path), data, stat);
+}
+
 /** `nodeDigest` for a change not applied yet: remembered for when it is. */
 export function predictNodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
   if (!isDigested(path)) return 0;
