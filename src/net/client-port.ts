@@ -10,6 +10,7 @@ import { FrameError, Framer } from "../jute/framer.js";
 import { AuthPacket, ConnectRequest, type Id, RequestHeader } from "../jute/records.js";
 import { authenticate, orderAuthInfo } from "../server/auth.js";
 import { fourLetterWordCode, runFourLetterWord } from "../server/four-letter-words.js";
+import type { ReplyBody } from "../server/read-requests.js";
 import type { ClientConnection, ZooKeeperServer } from "../server/zookeeper-server.js";
 
 /** A logger with pino's call shape (the CLI passes pino; tests may pass nothing). */
@@ -194,22 +195,26 @@ class SocketConnection implements ClientConnection {
     }
   }
 
-  sendReply(xid: number, zxid: bigint, err: number, body: Buffer | null): void {
-    const bodyBytes = body?.length ?? 0;
+  sendReply(xid: number, zxid: bigint, err: number, body: ReplyBody): void {
+    const parts = body === null ? null : Buffer.isBuffer(body) ? null : (body as readonly Buffer[]);
+    let bodyBytes = 0;
+    if (parts !== null) for (const part of parts) bodyBytes += part.length;
+    else if (body !== null) bodyBytes = (body as Buffer).length;
     // A large body goes out as it is, after its header (one writev, no copy); a small one is
     // copied behind the header so that one buffer goes to the socket.
-    const inline = bodyBytes <= replyInlineBytesMax;
+    const inline = parts === null && bodyBytes <= replyInlineBytesMax;
     const writer = new JuteWriter(20 + (inline ? bodyBytes : 0));
     writer
       .int(16 + bodyBytes)
       .int(xid)
       .long(zxid)
       .int(err);
-    if (body !== null && inline) writer.raw(body);
+    if (body !== null && inline) writer.raw(body as Buffer);
     this.stats.sent++;
     if (xid >= 0) this.stats.lastZxid = zxid;
     this.write(writer.toBuffer());
-    if (body !== null && !inline) this.write(body);
+    if (parts !== null) for (const part of parts) this.write(part);
+    else if (body !== null && !inline) this.write(body as Buffer);
   }
 
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void {

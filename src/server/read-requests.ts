@@ -30,6 +30,7 @@ import {
   RemoveWatchesRequest,
   SetWatches,
   SetWatches2,
+  Stat,
   SyncRequest,
   SyncResponse,
   WhoAmIResponse,
@@ -48,10 +49,16 @@ export interface ReadContext {
   skipACL: boolean;
 }
 
+/**
+ * A reply body: null for header only, or the bytes, or parts sent one after another
+ * (a large value goes out as the node's own buffer, not a copy).
+ */
+export type ReplyBody = Buffer | readonly Buffer[] | null;
+
 /** A reply body (null for header only) and the error code for the reply header. */
 export interface ReadReply {
   err: number;
-  body: Buffer | null;
+  body: ReplyBody;
   /** Watch events fired immediately (setWatches), to send after the reply. */
   events?: { type: number; path: string }[];
 }
@@ -86,6 +93,12 @@ function maskDigests(acl: ACL[]): ACL[] {
   );
 }
 
+/**
+ * Values above this size are sent from the node's buffer (a copy of 100 KiB per read,
+ * and the allocation, cost more than a third write to the socket).
+ */
+const largeValueBytesMin = 4096;
+
 /** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
 function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {
   const writer = new JuteWriter(sizeHint);
@@ -115,8 +128,14 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
     case OpCode.getData: {
       const { path, watch } = GetDataRequest.read(reader);
       const reply = getData(ctx, path, watch);
-      // length, data, stat (68 bytes)
-      return { err: 0, body: encodeWith(GetDataResponse, reply, 4 + (reply.data?.length ?? 0) + 68) };
+      const data = reply.data;
+      if (data !== null && data.length > largeValueBytesMin) {
+        // GetDataResponse as three parts: the length, the node's data itself, the stat.
+        const length = Buffer.allocUnsafe(4);
+        length.writeInt32BE(data.length, 0);
+        return { err: 0, body: [length, data, encodeWith(Stat, reply.stat, 68)] };
+      }
+      return { err: 0, body: encodeWith(GetDataResponse, reply, 4 + (data?.length ?? 0) + 68) };
     }
     case OpCode.getChildren: {
       const { path, watch } = GetChildrenRequest.read(reader);

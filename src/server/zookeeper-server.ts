@@ -31,7 +31,7 @@ import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
 import { isWriteOp, type PrepContext, prepWrite, treeDigestOf } from "./prep-request.js";
-import { answerRead, isReadOp } from "./read-requests.js";
+import { answerRead, isReadOp, type ReplyBody } from "./read-requests.js";
 
 /** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
 export interface Clock {
@@ -52,7 +52,7 @@ export interface ClientConnection {
   sessionTimeoutMs: number;
   readonly authInfo: Id[];
   /** Sends a reply frame: ReplyHeader then body. */
-  sendReply(xid: number, zxid: bigint, err: number, body: Buffer | null): void;
+  sendReply(xid: number, zxid: bigint, err: number, body: ReplyBody): void;
   /** Sends a ConnectResponse (with the trailing read-only flag when the client sent one). */
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void;
   /** Closes the connection after what was already sent. */

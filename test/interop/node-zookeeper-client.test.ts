@@ -41,6 +41,24 @@ describe("node-zookeeper-client against zkts", () => {
     );
   });
 
+  it("reads back values of every size up to 1 MiB, the small and the large reply paths", async () => {
+    // 4096 bytes and below are copied into the reply; above, the node's buffer is sent as is.
+    for (const size of [0, 1, 4095, 4096, 4097, 100_000, 1024 * 1024 - 64]) {
+      const value = Buffer.alloc(size);
+      for (let i = 0; i < size; i++) value[i] = (i * 31 + size) & 0xff;
+      await nzkCreate(client, `/size-${size}`, value);
+      const read = await nzkGetData(client, `/size-${size}`);
+      assert.equal(read.data?.length ?? 0, size);
+      if (size > 0) assert.ok(read.data!.equals(value), `value of ${size} bytes`);
+      assert.equal(read.version, 0);
+    }
+    // A large reply followed by a small one on the same connection keeps the framing.
+    const stat = await call<{ dataLength: number } | null>((cb) =>
+      client.exists("/size-100000", undefined, cb),
+    );
+    assert.equal(stat?.dataLength, 100_000);
+  });
+
   it("names sequential nodes from the parent's cversion", async () => {
     await nzkCreate(client, "/seq", null);
     const first = await nzkCreate(client, "/seq/n-", null, zookeeper.CreateMode.PERSISTENT_SEQUENTIAL);
