@@ -3,8 +3,8 @@
  * the same disk, every workload of `zkts bench` run on both, alternating, repeated; the
  * server not being measured is paused (SIGSTOP), so its background work is not counted
  * against the other.
- * Prints one table (ops/s, p50/p99 latency, zkts/ZooKeeper ratio; medians of the repeats
- * with their spread), RSS and CPU seconds per server, and writes
+ * Prints one table (ops/s, p50/p99 latency, the server's CPU time per request, zkts/ZooKeeper
+ * ratio; medians of the repeats with their spread), RSS and CPU seconds per server, and writes
  * bench/results/compare-<date>.json and .html (charts to open in a browser).
  *
  *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
@@ -109,21 +109,30 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** One run's report and the server's CPU time (all its threads, user + system) per request. */
+type Run = BenchReport & { serverCpuMicrosPerOp: number };
+
 interface Summary {
   opsPerSecond: number;
   spread: [number, number];
   p50Ms: number;
   p99Ms: number;
-  runs: BenchReport[];
+  /**
+   * Steadier than ops/s on a shared machine: how much CPU the server spent per request,
+   * whatever else the machine was doing.
+   */
+  serverCpuMicrosPerOp: number;
+  runs: Run[];
 }
 
-function summarise(runs: BenchReport[]): Summary {
+function summarise(runs: Run[]): Summary {
   const ops = runs.map((r) => r.opsPerSecond);
   return {
     opsPerSecond: median(ops),
     spread: [Math.min(...ops), Math.max(...ops)],
     p50Ms: median(runs.map((r) => r.latencyMs.p50)),
     p99Ms: median(runs.map((r) => r.latencyMs.p99)),
+    serverCpuMicrosPerOp: median(runs.map((r) => r.serverCpuMicrosPerOp)),
     runs,
   };
 }
@@ -155,18 +164,19 @@ ${bars}</svg>`;
   const rows = results.rows
     .map(
       (row) =>
-        `<tr><td>${row.name}</td><td>${row.zookeeper.opsPerSecond.toFixed(0)}</td><td>${row.zookeeper.p99Ms.toFixed(2)}</td><td>${row.zkts.opsPerSecond.toFixed(0)}</td><td>${row.zkts.p99Ms.toFixed(2)}</td><td>${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}×</td></tr>`,
+        `<tr><td>${row.name}</td><td>${row.zookeeper.opsPerSecond.toFixed(0)}</td><td>${row.zookeeper.p99Ms.toFixed(2)}</td><td>${row.zookeeper.serverCpuMicrosPerOp.toFixed(1)}</td><td>${row.zkts.opsPerSecond.toFixed(0)}</td><td>${row.zkts.p99Ms.toFixed(2)}</td><td>${row.zkts.serverCpuMicrosPerOp.toFixed(1)}</td><td>${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}×</td></tr>`,
     )
     .join("\n");
   return `<!doctype html><meta charset="utf-8"><title>zkts vs Apache ZooKeeper ${results.date}</title>
 <body style="font-family: sans-serif; max-width: 800px; margin: 2em auto">
 <h1>zkts vs Apache ZooKeeper 3.8, ${results.date}</h1>
-<table border="1" cellpadding="4" style="border-collapse: collapse"><tr><th>workload</th><th>ZooKeeper ops/s</th><th>p99 ms</th><th>zkts ops/s</th><th>p99 ms</th><th>ratio</th></tr>
+<table border="1" cellpadding="4" style="border-collapse: collapse"><tr><th>workload</th><th>ZooKeeper ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>zkts ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>ratio</th></tr>
 ${rows}</table>
 <p>RSS after the runs: ZooKeeper ${(results.servers.zookeeper.rssBytes / 2 ** 20).toFixed(0)} MiB, zkts ${(results.servers.zkts.rssBytes / 2 ** 20).toFixed(0)} MiB.
 CPU seconds: ZooKeeper ${results.servers.zookeeper.cpuSeconds.toFixed(1)}, zkts ${results.servers.zkts.cpuSeconds.toFixed(1)}.</p>
 ${chart("Throughput", (s) => s.opsPerSecond, "ops/s")}
 ${chart("p99 latency", (s) => s.p99Ms, "ms")}
+${chart("Server CPU per request", (s) => s.serverCpuMicrosPerOp, "µs")}
 </body>`;
 }
 
@@ -178,7 +188,7 @@ async function main(): Promise<void> {
       zookeeper: await startServer("zookeeper", join(root, "zookeeper")),
       zkts: await startServer("zkts", join(root, "zkts")),
     };
-    const runs: Record<Kind, BenchReport[][]> = { zookeeper: cases.map(() => []), zkts: cases.map(() => []) };
+    const runs: Record<Kind, Run[][]> = { zookeeper: cases.map(() => []), zkts: cases.map(() => []) };
     for (let r = 0; r < repeats; r++) {
       for (const [i, c] of cases.entries()) {
         // Alternate which server goes first, so drift in the machine hits both alike.
@@ -189,8 +199,11 @@ async function main(): Promise<void> {
           const other: Kind = kind === "zkts" ? "zookeeper" : "zkts";
           servers[other].child.kill("SIGSTOP");
           servers[kind].child.kill("SIGCONT");
+          const cpuBefore = cpuSeconds(servers[kind].child.pid!);
           const report = await bench(servers[kind], c);
-          runs[kind][i]!.push(report);
+          const cpu = cpuSeconds(servers[kind].child.pid!) - cpuBefore;
+          const requests = report.opsPerSecond * report.elapsedSeconds;
+          runs[kind][i]!.push({ ...report, serverCpuMicrosPerOp: (cpu * 1e6) / Math.max(1, requests) });
           process.stderr.write(`${c.name} ${kind}: ${report.opsPerSecond.toFixed(0)} ops/s\n`);
         }
       }
@@ -214,13 +227,15 @@ async function main(): Promise<void> {
     console.log(
       `raw fdatasync p50 ${fdatasync.p50Ms.toFixed(3)} ms; ${seconds} s per run, ${repeats} repeats, medians (min-max)`,
     );
-    console.log("| workload | ZooKeeper ops/s | p50/p99 ms | zkts ops/s | p50/p99 ms | zkts/ZooKeeper |");
-    console.log("|---|---|---|---|---|---|");
+    console.log(
+      "| workload | ZooKeeper ops/s | p50/p99 ms | CPU µs/req | zkts ops/s | p50/p99 ms | CPU µs/req | zkts/ZooKeeper ops/s | CPU per req |",
+    );
+    console.log("|---|---|---|---|---|---|---|---|---|");
     for (const row of rows) {
       const cell = (s: Summary) =>
-        `${s.opsPerSecond.toFixed(0)} (${s.spread[0].toFixed(0)}-${s.spread[1].toFixed(0)}) | ${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(2)}`;
+        `${s.opsPerSecond.toFixed(0)} (${s.spread[0].toFixed(0)}-${s.spread[1].toFixed(0)}) | ${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(2)} | ${s.serverCpuMicrosPerOp.toFixed(1)}`;
       console.log(
-        `| ${row.name} | ${cell(row.zookeeper)} | ${cell(row.zkts)} | ${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}x |`,
+        `| ${row.name} | ${cell(row.zookeeper)} | ${cell(row.zkts)} | ${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}x | ${(row.zkts.serverCpuMicrosPerOp / row.zookeeper.serverCpuMicrosPerOp).toFixed(2)}x |`,
       );
     }
     console.log(
