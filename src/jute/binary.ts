@@ -98,9 +98,18 @@ export class JuteWriter {
 }
 
 /** Reads jute values from a buffer, checking every length against what remains. */
+/**
+ * A `buffer` field at least this long, and at least three quarters of the memory it sits
+ * in, is returned as a view by a reader told its bytes are never written again (see
+ * `JuteReader.sharingLargeValues`); others are copied, so that a value never keeps much
+ * more than itself alive (a small value, a whole socket read).
+ */
+export const sharedValueBytesMin = 16 * 1024;
+
 export class JuteReader {
   private offset: number;
   private view: DataView | null = null;
+  private shareLargeValues = false;
 
   constructor(
     private readonly buffer: Buffer,
@@ -108,6 +117,17 @@ export class JuteReader {
     private readonly end = buffer.length,
   ) {
     this.offset = offset;
+  }
+
+  /**
+   * A reader whose large `buffer` fields are views of `buffer`, not copies: for bytes that
+   * nothing writes to again (a frame read from a socket), where a copy of a 100 KiB value
+   * costs more than the rest of the request.
+   */
+  static sharingLargeValues(buffer: Buffer): JuteReader {
+    const reader = new JuteReader(buffer);
+    reader.shareLargeValues = true;
+    return reader;
   }
 
   get remaining(): number {
@@ -151,9 +171,11 @@ export class JuteReader {
     if (length === -1) return null;
     if (length < -1) throw new JuteDecodeError(`negative buffer length ${length}`);
     this.need(length);
-    const value = Buffer.from(this.buffer.subarray(this.offset, this.offset + length));
+    const view = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
-    return value;
+    const shared =
+      this.shareLargeValues && length >= sharedValueBytesMin && length * 4 >= view.buffer.byteLength * 3;
+    return shared ? view : Buffer.from(view);
   }
 
   string(): string | null {

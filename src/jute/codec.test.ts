@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { JuteDecodeError, JuteReader, JuteWriter } from "./binary.js";
+import { JuteDecodeError, JuteReader, JuteWriter, sharedValueBytesMin } from "./binary.js";
 import { type Codec, decode, encode } from "./codec.js";
 import { FrameError, Framer, frame } from "./framer.js";
 import { readMultiRequest, readMultiResponse, writeMultiRequest, writeMultiResponse } from "./multi.js";
@@ -92,6 +92,29 @@ describe("jute records", () => {
       );
     });
   }
+
+  it("shares a large value with a frame only when asked, and copies small ones", () => {
+    const encodeValue = (bytes: number) => {
+      const w = new JuteWriter();
+      w.buffer_(Buffer.alloc(bytes, 7));
+      return Buffer.from(w.toBuffer());
+    };
+    const large = encodeValue(sharedValueBytesMin);
+    const shared = JuteReader.sharingLargeValues(large).buffer_()!;
+    const copied = new JuteReader(large).buffer_()!;
+    large[4] = 9; // the frame's first value byte
+    assert.equal(shared[0], 9, "a large value read with sharing is a view of the frame");
+    assert.equal(copied[0], 7, "a plain reader copies");
+    const small = encodeValue(sharedValueBytesMin - 1);
+    const smallValue = JuteReader.sharingLargeValues(small).buffer_()!;
+    small[4] = 9;
+    assert.equal(smallValue[0], 7, "a small value is copied even when sharing");
+    // A large value that is a small part of a big allocation is copied: it must not keep it alive.
+    const inBig = Buffer.concat([large, Buffer.alloc(4 * sharedValueBytesMin)]);
+    const fromBig = JuteReader.sharingLargeValues(inBig).buffer_()!;
+    inBig[4] = 1;
+    assert.equal(fromBig[0], 9);
+  });
 
   it("matches ZooKeeper's bytes for a known Stat", () => {
     const stat = {

@@ -555,7 +555,8 @@ export function prepWrite(
     type: request.type,
   };
   try {
-    const reader = new JuteReader(request.body);
+    // A request's frame is never written to again: its large values are kept as views.
+    const reader = JuteReader.sharingLargeValues(request.body);
     if (request.type === OpCode.multi) return prepMulti(ctx, request, header, readMultiRequest(reader));
     const txn = prepOne(ctx, request, header, request.type, reader);
     return { header, txn, digest: treeDigestOf(ctx), error: 0 };
