@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { OpCode } from "../jute/constants.js";
-import { FileTxnLog, zeroFillAheadBytes } from "./txn-log-file.js";
+import { FileTxnLog, zeroFillAheadBytes, zeroFillBatchBytesMax } from "./txn-log-file.js";
 import { type LogEntry, logFileName, parseTxnLog } from "./txn-log-format.js";
 
 const entry = (zxid: bigint): LogEntry => ({
@@ -102,6 +102,33 @@ describe("file txn log", () => {
       assert.ok(
         allocated >= parsed.validEnd + zeroFillAheadBytes / 2,
         `allocated ${allocated} bytes for ${parsed.validEnd} bytes of records`,
+      );
+    }),
+  );
+
+  it(
+    "writes no zeros after large batches",
+    withLog(4 * zeroFillAheadBytes, async (log, dir) => {
+      const name = logFileName(1n);
+      // Each batch is a single txn with a value larger than zeroFillBatchBytesMax.
+      const big = (zxid: bigint): LogEntry => {
+        const e = entry(zxid);
+        return {
+          ...e,
+          txn: {
+            ...e.txn,
+            txn: { path: `/big${zxid}`, data: Buffer.alloc(zeroFillBatchBytesMax, 1), version: 1 },
+          },
+        } as LogEntry;
+      };
+      for (let zxid = 1n; zxid <= 20n; zxid++) await log.append([big(zxid)]);
+      await log.closeFile();
+      const parsed = parseTxnLog(readFileSync(join(dir, name)));
+      assert.equal(parsed.entries.length, 20);
+      const allocated = statSync(join(dir, name)).blocks * 512;
+      assert.ok(
+        allocated < parsed.validEnd + zeroFillAheadBytes / 2,
+        `allocated ${allocated} bytes for ${parsed.validEnd} bytes of records: zeros were written ahead`,
       );
     }),
   );
