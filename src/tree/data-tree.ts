@@ -241,15 +241,16 @@ export class DataTree {
     return node.digest >>> 0;
   }
 
-  private beforeChange(path: string, node: Znode): void {
-    const digest = node.digest !== -1 ? node.digest >>> 0 : nodeDigest(path, node.data, node.stat);
-    this.digest = addDigest(this.digest, -digest);
+  /** The node's digest as it stands, before a change: the change's `afterChange` takes it. */
+  private beforeChange(path: string, node: Znode): number {
+    return node.digest !== -1 ? node.digest >>> 0 : nodeDigest(path, node.data, node.stat);
   }
 
-  private afterChange(path: string, node: Znode): void {
+  /** Moves the tree digest by the node's change, one 64-bit addition (not one per side). */
+  private afterChange(path: string, node: Znode, before: number): void {
     const digest = nodeDigest(path, node.data, node.stat);
     node.digest = digest | 0;
-    this.digest = addDigest(this.digest, digest);
+    if (digest !== before) this.digest = addDigest(this.digest, digest - before);
   }
 
   /** The node at `path` ("" is the root, as in ZooKeeper). */
@@ -472,7 +473,7 @@ export class DataTree {
     const parentAcl = this.getACL(parent);
     if (parent.children.has(childName)) throw new TreeError(ErrorCode.NODEEXISTS);
     const aclIndex = this.aclCache.convert(acl);
-    this.beforeChange(parentName, parent);
+    const parentBefore = this.beforeChange(parentName, parent);
     let cversion = parentCVersion;
     if (cversion === -1) cversion = parent.stat.cversion + 1;
     if (cversion > parent.stat.cversion) {
@@ -498,9 +499,9 @@ export class DataTree {
     };
     if (parent.children === noChildren) parent.children = new JavaHashSet(8);
     parent.children.add(childName);
-    this.afterChange(parentName, parent);
+    this.afterChange(parentName, parent, parentBefore);
     this.nodes.set(path, node);
-    this.afterChange(path, node);
+    this.afterChange(path, node, 0);
     this.dataBytes += nodeSize(path, data);
     const kind = this.kindOf(ephemeralOwner);
     if (kind === "container") this.containerPaths.add(path);
@@ -524,14 +525,14 @@ export class DataTree {
     const childName = path.slice(path.lastIndexOf("/") + 1);
     const parent = this.getNode(parentName);
     if (parent === undefined) throw new TreeError(ErrorCode.NONODE);
-    this.beforeChange(parentName, parent);
+    const parentBefore = this.beforeChange(parentName, parent);
     parent.children.delete(childName);
     if (zxid > parent.stat.pzxid) parent.stat.pzxid = zxid;
-    this.afterChange(parentName, parent);
+    this.afterChange(parentName, parent, parentBefore);
     const node = this.nodes.get(path);
     if (node === undefined || path === "/") throw new TreeError(ErrorCode.NONODE);
     const acl = this.getACL(node);
-    this.beforeChange(path, node);
+    this.digest = addDigest(this.digest, -this.beforeChange(path, node));
     this.nodes.delete(path);
     this.aclCache.removeUsage(node.aclIndex);
     this.dataBytes -= nodeSize(path, node.data);
@@ -580,12 +581,12 @@ export class DataTree {
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
     const acl = this.getACL(node);
     this.dataBytes += nodeSize(path, data) - nodeSize(path, node.data);
-    this.beforeChange(path, node);
+    const before = this.beforeChange(path, node);
     node.data = data;
     node.stat.mtime = time;
     node.stat.mzxid = zxid;
     node.stat.version = version;
-    this.afterChange(path, node);
+    this.afterChange(path, node, before);
     events.push({ type: EventType.NodeDataChanged, path, acl });
     return this.statOf(node);
   }
@@ -593,11 +594,11 @@ export class DataTree {
   private setACL(path: string, acl: ACL[], version: number): Stat {
     const node = this.getNode(path);
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
-    this.beforeChange(path, node);
+    const before = this.beforeChange(path, node);
     this.aclCache.removeUsage(node.aclIndex);
     node.stat.aversion = version;
     node.aclIndex = this.aclCache.convert(acl);
-    this.afterChange(path, node);
+    this.afterChange(path, node, before);
     return this.statOf(node);
   }
 
@@ -606,12 +607,12 @@ export class DataTree {
     const node = this.getNode(trimmed);
     if (node === undefined) throw new TreeError(ErrorCode.NONODE);
     const next = cversion === -1 ? node.stat.cversion + 1 : cversion;
-    this.beforeChange(trimmed, node);
+    const before = this.beforeChange(trimmed, node);
     if (next > node.stat.cversion) {
       node.stat.cversion = next;
       node.stat.pzxid = zxid;
     }
-    this.afterChange(trimmed, node);
+    this.afterChange(trimmed, node, before);
   }
 }
 
