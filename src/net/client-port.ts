@@ -10,7 +10,7 @@ import { FrameError, Framer } from "../jute/framer.js";
 import { AuthPacket, ConnectRequest, type Id, RequestHeader } from "../jute/records.js";
 import { authenticate, orderAuthInfo } from "../server/auth.js";
 import { fourLetterWordCode, runFourLetterWord } from "../server/four-letter-words.js";
-import type { ReplyBody } from "../server/read-requests.js";
+import { type ReplyBody, replyCopyBytesMax } from "../server/read-requests.js";
 import type { ClientConnection, ZooKeeperServer } from "../server/zookeeper-server.js";
 
 /** A logger with pino's call shape (the CLI passes pino; tests may pass nothing). */
@@ -196,25 +196,27 @@ class SocketConnection implements ClientConnection {
   }
 
   sendReply(xid: number, zxid: bigint, err: number, body: ReplyBody): void {
-    const parts = body === null ? null : Buffer.isBuffer(body) ? null : (body as readonly Buffer[]);
     let bodyBytes = 0;
-    if (parts !== null) for (const part of parts) bodyBytes += part.length;
-    else if (body !== null) bodyBytes = (body as Buffer).length;
-    // A large body goes out as it is, after its header (one writev, no copy); a small one is
-    // copied behind the header so that one buffer goes to the socket.
-    const inline = parts === null && bodyBytes <= replyInlineBytesMax;
+    if (Buffer.isBuffer(body)) bodyBytes = body.length;
+    else if (body !== null) for (const part of body) bodyBytes += part.length;
+    // A small body is copied behind the header so that one buffer goes to the socket; a
+    // large one, or one in parts, follows the header as it is (one writev, no copy).
+    const inline = Buffer.isBuffer(body) && bodyBytes <= replyCopyBytesMax;
     const writer = new JuteWriter(20 + (inline ? bodyBytes : 0));
     writer
       .int(16 + bodyBytes)
       .int(xid)
       .long(zxid)
       .int(err);
-    if (body !== null && inline) writer.raw(body as Buffer);
+    if (inline) writer.raw(body);
     this.stats.sent++;
     if (xid >= 0) this.stats.lastZxid = zxid;
     this.write(writer.toBuffer());
-    if (parts !== null) for (const part of parts) this.write(part);
-    else if (body !== null && !inline) this.write(body as Buffer);
+    if (Buffer.isBuffer(body)) {
+      if (!inline) this.write(body);
+    } else if (body !== null) {
+      for (const part of body) this.write(part);
+    }
   }
 
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void {
@@ -264,8 +266,6 @@ class SocketConnection implements ClientConnection {
 }
 
 /** The listening client port of one server. */
-/** Reply bodies up to this size are copied behind their header; larger ones are written as they are. */
-const replyInlineBytesMax = 4096;
 
 export class ClientPort {
   private readonly listener: net.Server;

@@ -62,7 +62,7 @@ export class OutstandingChanges {
   /** The current records for `paths`, to restore if a multi fails part way. */
   remember(paths: Iterable<string>): Map<string, ChangeRecord | undefined> {
     const saved = new Map<string, ChangeRecord | undefined>();
-    for (const path of paths) if (!saved.has(path)) saved.set(path, this.byPath.get(path));
+    for (const path of paths) saved.set(path, this.byPath.get(path));
     return saved;
   }
 

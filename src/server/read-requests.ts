@@ -94,10 +94,12 @@ function maskDigests(acl: ACL[]): ACL[] {
 }
 
 /**
- * Values above this size are sent from the node's buffer (a copy of 100 KiB per read,
- * and the allocation, cost more than a third write to the socket).
+ * A reply body up to this size is copied behind its header (one buffer to the socket);
+ * anything larger goes to the socket as it is, and a getData value larger than this is
+ * sent from the node's own buffer (a copy of 100 KiB per read, and the allocation, cost
+ * more than another buffer in the writev).
  */
-const largeValueBytesMin = 4096;
+export const replyCopyBytesMax = 4096;
 
 /** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
 function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {
@@ -129,7 +131,7 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       const { path, watch } = GetDataRequest.read(reader);
       const reply = getData(ctx, path, watch);
       const data = reply.data;
-      if (data !== null && data.length > largeValueBytesMin) {
+      if (data !== null && data.length > replyCopyBytesMax) {
         // GetDataResponse as three parts: the length, the node's data itself, the stat.
         const length = Buffer.allocUnsafe(4);
         length.writeInt32BE(data.length, 0);

@@ -25,6 +25,28 @@ export async function writeUntil(
   }
 }
 
+/**
+ * One writer per client (tag `tags[n]`), running until `stop()` resolves; `acknowledged`
+ * fills as they go.
+ */
+export function startWriters(
+  clients: NzkClient[],
+  tags: string[],
+): { acknowledged: Set<string>; stop(): Promise<void> } {
+  const acknowledged = new Set<string>();
+  let stopping = false;
+  const writers = clients.map((client, n) =>
+    writeUntil(client, tags[n] ?? `c${n}`, acknowledged, () => stopping),
+  );
+  return {
+    acknowledged,
+    async stop() {
+      stopping = true;
+      await Promise.all(writers);
+    },
+  };
+}
+
 export async function verifyAgreement(ensemble: Ensemble, acknowledged: Set<string>): Promise<void> {
   const dumps: string[] = [];
   for (const member of ensemble.members) {

@@ -27,7 +27,7 @@ import {
   withEnsembleLogs,
 } from "../support/ensemble.js";
 import { connectNzk, type NzkClient, nzkClose, nzkCreate } from "../support/nzk.js";
-import { verifyAgreement, writeUntil } from "./ensemble-checks.js";
+import { startWriters, verifyAgreement } from "./ensemble-checks.js";
 
 const openAcl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
 
@@ -66,16 +66,16 @@ describe("replicated ensembles of real processes", () => {
           await nzkClose(setup);
 
           // Writers on the two followers run through the leader's death.
-          const acknowledged = new Set<string>();
-          let stopping = false;
           // In a five-server ensemble a follower dies too: three of five are still a quorum.
           const victims = shape.kinds.length === 5 ? [leader, ensemble.members[0] as Member] : [leader];
           const survivors = ensemble.members.filter((member) => !victims.includes(member));
           for (const member of survivors)
             clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
-          const writers = clients.map((client, n) =>
-            writeUntil(client, `s${survivors[n]?.id}`, acknowledged, () => stopping),
+          const load = startWriters(
+            clients,
+            survivors.map((member) => `s${member.id}`),
           );
+          const { acknowledged } = load;
           await waitFor(async () => acknowledged.size >= 40, 30_000, 20);
           const before = acknowledged.size;
           await Promise.all(victims.map((victim) => stopMember(victim, "SIGKILL")));
@@ -87,8 +87,7 @@ describe("replicated ensembles of real processes", () => {
           for (const victim of victims) startMember(victim);
           await waitForLeader(ensemble);
           await waitFor(async () => acknowledged.size >= before + 80, 60_000, 20);
-          stopping = true;
-          await Promise.all(writers);
+          await load.stop();
           await verifyAgreement(ensemble, acknowledged);
         } finally {
           await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
@@ -113,12 +112,12 @@ describe("replicated ensembles of real processes", () => {
         const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
         await nzkCreate(setup, "/w", null);
         await nzkClose(setup);
-        const acknowledged = new Set<string>();
-        let stopping = false;
         for (const member of zkts) clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
-        const writers = clients.map((client, n) =>
-          writeUntil(client, `s${zkts[n]?.id}`, acknowledged, () => stopping),
+        const load = startWriters(
+          clients,
+          zkts.map((member) => `s${member.id}`),
         );
+        const { acknowledged } = load;
         await waitFor(async () => acknowledged.size >= 200, 30_000, 20);
         for (let round = 0; round < 2; round++) {
           // The Java follower joins (or rejoins) in the middle of the writes.
@@ -131,8 +130,7 @@ describe("replicated ensembles of real processes", () => {
         const syncs = loggedLines(ensemble, leader).filter((line) => /syncing learner 1 by/.test(line));
         assert.match(syncs[0] ?? "", /by SNAP/, "hundreds of txns behind with commitLogCount 20: a snapshot");
         assert.equal(syncs.length, 2);
-        stopping = true;
-        await Promise.all(writers);
+        await load.stop();
         await verifyAgreement(ensemble, acknowledged);
       } finally {
         await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));

@@ -22,7 +22,7 @@ import {
   withEnsembleLogs,
 } from "../support/ensemble.js";
 import { connectNzk, type NzkClient, nzkClose, nzkCreate } from "../support/nzk.js";
-import { verifyAgreement, writeUntil } from "./ensemble-checks.js";
+import { startWriters, verifyAgreement } from "./ensemble-checks.js";
 
 describe("partitions between ensemble servers", () => {
   let dir: string;
@@ -43,13 +43,13 @@ describe("partitions between ensemble servers", () => {
           await nzkCreate(setup, "/w", null);
           await nzkClose(setup);
           const majority = ensemble.members.filter((member) => member !== leader) as Member[];
-          const acknowledged = new Set<string>();
-          let stopping = false;
           for (const member of majority)
             clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
-          const writers = clients.map((client, n) =>
-            writeUntil(client, `m${majority[n]?.id}`, acknowledged, () => stopping),
+          const load = startWriters(
+            clients,
+            majority.map((member) => `m${member.id}`),
           );
+          const { acknowledged } = load;
           await waitFor(async () => acknowledged.size >= 30, 30_000, 20);
           isolate(ensemble, leader, how);
           // The majority elects a leader of its own; the old one, alone, stops serving.
@@ -68,8 +68,7 @@ describe("partitions between ensemble servers", () => {
           healNetwork(ensemble);
           await waitForLeader(ensemble);
           await waitFor(async () => acknowledged.size >= during + 60, 60_000, 20);
-          stopping = true;
-          await Promise.all(writers);
+          await load.stop();
           await verifyAgreement(ensemble, acknowledged);
         } finally {
           await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
