@@ -19,6 +19,7 @@ import {
   type WatcherEvent,
   WatcherEvent as WatcherEventCodec,
 } from "../jute/records.js";
+import { OutgoingBytes, writeParts } from "../net/outgoing-bytes.js";
 
 /** Requests waiting for a reply on one connection before new ones wait in the queue. */
 export const requestsInFlightMax = 10_000;
@@ -81,7 +82,8 @@ export class Connection extends EventEmitter {
     persistentRecursiveWatches: [],
   });
   private socket: net.Socket | null = null;
-  private corked = false;
+  /** The current socket's bytes for this turn (a new one with each socket). */
+  private outgoing: OutgoingBytes | null = null;
   private framer = new Framer(replyFrameBytesMax);
   private handshaking = false;
   private readonly inFlight: Pending[] = [];
@@ -131,6 +133,7 @@ export class Connection extends EventEmitter {
     const socket = net.connect(target.port, target.host);
     socket.setNoDelay(true);
     this.socket = socket;
+    this.outgoing = new OutgoingBytes((parts) => writeParts(socket, parts));
     this.framer = new Framer(replyFrameBytesMax);
     this.handshaking = true;
     socket.on("connect", () => {
@@ -193,7 +196,7 @@ export class Connection extends EventEmitter {
       w.int(0).int(Xid.setWatches).int(OpCode.setWatches2);
       SetWatches2.write(w, { relativeZxid: this.lastZxid, ...watches });
       w.patchInt(0, w.byteLength - 4);
-      socket.write(w.toBuffer());
+      this.outgoing?.add(w.toBuffer());
     }
     this.startPings();
     this.setState("connected");
@@ -263,21 +266,15 @@ export class Connection extends EventEmitter {
   }
 
   private sendFrame(xid: number, type: number, body: Buffer): void {
-    const socket = this.socket;
-    if (socket === null || this.handshaking) return;
-    const w = new JuteWriter(12 + body.length);
-    w.int(0).int(xid).int(type).raw(body);
-    w.patchInt(0, w.byteLength - 4);
+    const out = this.outgoing;
+    if (this.socket === null || out === null || this.handshaking) return;
     // Requests made in one turn (pipelined callers) leave in one write, not one syscall each.
-    if (!this.corked) {
-      this.corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        socket.uncork();
-      });
-    }
-    socket.write(w.toBuffer());
+    const at = out.claim(12);
+    const view = out.targetView;
+    view.setInt32(at, 8 + body.length);
+    view.setInt32(at + 4, xid);
+    view.setInt32(at + 8, type);
+    out.add(body);
   }
 
   private sendAuth(scheme: string, auth: Buffer): void {

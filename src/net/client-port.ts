@@ -10,8 +10,9 @@ import { FrameError, Framer } from "../jute/framer.js";
 import { AuthPacket, ConnectRequest, type Id, RequestHeader } from "../jute/records.js";
 import { authenticate, orderAuthInfo } from "../server/auth.js";
 import { fourLetterWordCode, runFourLetterWord } from "../server/four-letter-words.js";
-import { type ReplyBody, replyCopyBytesMax } from "../server/read-requests.js";
+import type { ReplyBody } from "../server/read-requests.js";
 import type { ClientConnection, ZooKeeperServer } from "../server/zookeeper-server.js";
+import { OutgoingBytes, writeParts } from "./outgoing-bytes.js";
 
 /** A logger with pino's call shape (the CLI passes pino; tests may pass nothing). */
 export interface Logger {
@@ -50,7 +51,7 @@ class SocketConnection implements ClientConnection {
   private readonly framer: Framer;
   private handshakeDone = false;
   private clientSentReadOnly = false;
-  private corked = false;
+  private readonly outgoing = new OutgoingBytes((parts) => this.sendParts(parts));
   private closed = false;
   private reading = true;
   private writeBlocked = false;
@@ -179,44 +180,32 @@ class SocketConnection implements ClientConnection {
     server.request(this, header.xid, header.type, reader.rest());
   }
 
-  private write(bytes: Buffer): void {
-    if (this.closed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
-    if (!this.socket.write(bytes)) {
+  /** Hands a turn's bytes to the socket; stops reading from a client that does not read. */
+  private sendParts(parts: readonly Buffer[]): void {
+    if (!writeParts(this.socket, parts)) {
       this.writeBlocked = this.socket.writableLength > socketWriteBufferBytesMax;
       this.updateReading();
     }
   }
 
   sendReply(xid: number, zxid: bigint, err: number, body: ReplyBody): void {
+    if (this.closed) return;
     let bodyBytes = 0;
     if (Buffer.isBuffer(body)) bodyBytes = body.length;
     else if (body !== null) for (const part of body) bodyBytes += part.length;
-    // A small body is copied behind the header so that one buffer goes to the socket; a
-    // large one, or one in parts, follows the header as it is (one writev, no copy).
-    const inline = Buffer.isBuffer(body) && bodyBytes <= replyCopyBytesMax;
-    const writer = new JuteWriter(20 + (inline ? bodyBytes : 0));
-    writer
-      .int(16 + bodyBytes)
-      .int(xid)
-      .long(zxid)
-      .int(err);
-    if (inline) writer.raw(body);
+    // The header is packed into the turn's bytes for this socket; a small body is copied
+    // behind it, a large one follows it as it is.
+    const out = this.outgoing;
+    const at = out.claim(20);
+    const view = out.targetView;
+    view.setInt32(at, 16 + bodyBytes);
+    view.setInt32(at + 4, xid);
+    view.setBigInt64(at + 8, zxid);
+    view.setInt32(at + 16, err);
+    if (Buffer.isBuffer(body)) out.add(body);
+    else if (body !== null) for (const part of body) out.add(part);
     this.stats.sent++;
     if (xid >= 0) this.stats.lastZxid = zxid;
-    this.write(writer.toBuffer());
-    if (Buffer.isBuffer(body)) {
-      if (!inline) this.write(body);
-    } else if (body !== null) {
-      for (const part of body) this.write(part);
-    }
   }
 
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void {
@@ -225,7 +214,7 @@ class SocketConnection implements ClientConnection {
     if (this.clientSentReadOnly) writer.bool(false);
     writer.patchInt(0, writer.byteLength - 4);
     this.stats.sent++;
-    this.write(writer.toBuffer());
+    if (!this.closed) this.outgoing.add(writer.toBuffer());
   }
 
   setReading(reading: boolean): void {
@@ -246,10 +235,7 @@ class SocketConnection implements ClientConnection {
     const message = `closing ${this.describe()}: ${reason}`;
     if (routine) this.port.logger.debug?.(message);
     else this.port.logger.info(message);
-    if (this.corked) {
-      this.corked = false;
-      this.socket.uncork();
-    }
+    this.outgoing.flush();
     this.socket.end();
     this.socket.destroySoon();
   }

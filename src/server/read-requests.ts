@@ -35,6 +35,7 @@ import {
   SyncResponse,
   WhoAmIResponse,
 } from "../jute/records.js";
+import { packedPartBytesMax } from "../net/outgoing-bytes.js";
 import type { DataTree } from "../tree/data-tree.js";
 import { applySetWatches, type WatchManager } from "../watches/watch-manager.js";
 import { checkACL, clientInfos } from "./auth.js";
@@ -94,12 +95,11 @@ function maskDigests(acl: ACL[]): ACL[] {
 }
 
 /**
- * A reply body up to this size is copied behind its header (one buffer to the socket);
- * anything larger goes to the socket as it is, and a getData value larger than this is
+ * A getData value larger than the connection packs (copies) into its outgoing bytes is
  * sent from the node's own buffer (a copy of 100 KiB per read, and the allocation, cost
  * more than another buffer in the writev).
  */
-export const replyCopyBytesMax = 4096;
+const replyCopyBytesMax = packedPartBytesMax;
 
 /** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
 function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {

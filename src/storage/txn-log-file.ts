@@ -17,7 +17,7 @@ import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
 import type { DurableLog, LoggedTxn } from "../server/durable-log.js";
 import { syncDirectory } from "./files.js";
-import { encodeLogHeader, encodeLogRecord, logFileName } from "./txn-log-format.js";
+import { encodeLogHeader, encodeLogRecords, logFileName } from "./txn-log-format.js";
 
 export interface FileTxnLogOptions {
   /** The version-2 directory the log files live in. */
@@ -56,7 +56,7 @@ const zeroBlock = Buffer.alloc(zeroFillAheadBytes);
 interface Reserved {
   handle: FileHandle;
   position: number;
-  /** The records (after the file header when the file is new), written with one pwritev. */
+  /** The batch's records (after the file header when the file is new), written with one pwritev. */
   parts: Buffer[];
   length: number;
   newFile: boolean;
@@ -164,12 +164,9 @@ export class FileTxnLog implements DurableLog {
       parts.push(encodeLogHeader());
       newFile = true;
     }
-    let length = 0;
-    for (const entry of batch) {
-      const record = encodeLogRecord(entry);
-      parts.push(record);
-      length += record.length;
-    }
+    const records = encodeLogRecords(batch);
+    parts.push(records);
+    let length = records.length;
     if (newFile) length += parts[0]!.length;
     const handle = this.handle;
     const position = this.position;
@@ -194,7 +191,7 @@ export class FileTxnLog implements DurableLog {
       await zeroing.done;
     }
     const started = this.nowMs();
-    // One pwritev for the whole batch (no copy into one buffer); a short write, which a
+    // One pwritev (a new file's header, then the batch's records); a short write, which a
     // regular file only gives when the disk fills, goes on from where it stopped.
     let written = (await handle.writev(parts, position)).bytesWritten;
     if (written < length) {

@@ -6,9 +6,12 @@ import {
   CorruptionError,
   encodeLogHeader,
   encodeLogRecord,
+  encodeLogRecords,
   type LogEntry,
   logFileName,
+  marshallTxnEntry,
   parseTxnLog,
+  unmarshallTxnEntry,
 } from "./txn-log-format.js";
 
 const acl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
@@ -44,6 +47,21 @@ describe("txn log format", () => {
     assert.deepEqual(parsed.entries, [entry(1n), entry(2n)]);
     assert.equal(parsed.tornTail, false);
     assert.equal(logFileName(0x100000001n), "log.100000001");
+  });
+
+  it("encodes a batch as its records back to back, received entries included", () => {
+    const received = unmarshallTxnEntry(marshallTxnEntry(entry(2n)));
+    const batch = encodeLogRecords([entry(1n), received, entry(3n)]);
+    assert.deepEqual(
+      batch,
+      Buffer.concat([encodeLogRecord(entry(1n)), encodeLogRecord(entry(2n)), encodeLogRecord(entry(3n))]),
+    );
+    const parsed = parseTxnLog(Buffer.concat([encodeLogHeader(), batch]));
+    assert.deepEqual(parsed.entries, [entry(1n), entry(2n), entry(3n)]);
+    // Each record's checksum covers only its own entry.
+    const first = encodeLogRecord(entry(1n));
+    assert.equal(first.readUInt32BE(4), adler32(first.subarray(12, first.length - 1)));
+    assert.equal(first.readUInt32BE(0), 0);
   });
 
   it("reports a partial last record as a torn tail, keeping what came before", () => {

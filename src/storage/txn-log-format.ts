@@ -32,11 +32,16 @@ export class CorruptionError extends Error {
 
 /** Adler-32 as java.util.zip.Adler32 computes it; `running` continues an earlier sum. */
 export function adler32(bytes: Uint8Array, running = 1): number {
+  return adler32Range(bytes, 0, bytes.length, running);
+}
+
+/** Adler-32 of bytes [start, end) (no view allocated for a record inside a batch). */
+export function adler32Range(bytes: Uint8Array, start: number, end: number, running = 1): number {
   const modulus = 65521;
   let a = running & 0xffff;
   let b = running >>> 16;
-  const length = bytes.length;
-  let i = 0;
+  const length = end;
+  let i = start;
   while (i < length) {
     // 5552 is the largest run for which the sums cannot pass 2^32 before the modulo.
     const end = Math.min(length, i + 5552);
@@ -104,12 +109,10 @@ export interface LogEntry {
 }
 
 /**
- * Each entry's log record once encoded: in an ensemble one txn is written to the log and
- * sent to every learner, and a learner logs what it received, so encode once. Entries are
- * never changed after they are made.
+ * An entry's marshalled bytes when they already exist: a learner logs the proposal it
+ * received, and a leader logs the bytes it sent to its learners; they are copied, not
+ * encoded again. Entries are never changed after they are made.
  */
-const records = new WeakMap<LogEntry, Buffer>();
-/** The marshalled entry (a view into its record, or the bytes as received). */
 const marshalled = new WeakMap<LogEntry, Buffer>();
 
 /** Bytes of a record around its entry: checksum (8), length (4) and end byte (1). */
@@ -123,55 +126,65 @@ function sizeHint(txn: Txn): number {
     case OpCode.create2:
     case OpCode.createTTL:
     case OpCode.createContainer:
-      return 256 + txn.txn.path.length * 3 + (txn.txn.data?.length ?? 0);
+      return 128 + txn.txn.path.length * 3 + (txn.txn.data?.length ?? 0);
     case OpCode.multi: {
-      let bytes = 256;
+      let bytes = 128;
       for (const inner of txn.txns) bytes += 16 + sizeHint(inner);
       return bytes;
     }
     default:
-      return 256;
+      return 128;
   }
 }
 
 /**
- * One record as FileTxnLog.append writes it: the Adler32 checksum of the entry (a long),
- * the entry length-prefixed, then 'B'. The entry is written once, in place.
+ * Records as FileTxnLog.append writes them, back to back in one buffer: per entry the
+ * Adler32 checksum of the entry (a long), the entry length-prefixed, then 'B'. Each entry
+ * is written once, in place.
  */
-export function encodeLogRecord(entry: LogEntry): Buffer {
-  const known = records.get(entry);
-  if (known !== undefined) return known;
-  const received = marshalled.get(entry);
-  let record: Buffer;
-  if (received !== undefined) {
-    record = Buffer.allocUnsafe(received.length + recordOverheadBytes);
-    received.copy(record, 12);
-  } else {
-    const writer = new JuteWriter(sizeHint(entry.txn));
-    writer.long(0n).int(0);
-    TxnHeader.write(writer, entry.header);
-    writeTxn(writer, entry.txn);
-    if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
-    writer.raw(endOfRecordByte);
-    record = writer.toBuffer();
-    marshalled.set(entry, record.subarray(12, record.length - 1));
+export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
+  let hint = 0;
+  for (const entry of entries) {
+    hint += recordOverheadBytes + (marshalled.get(entry)?.length ?? sizeHint(entry.txn));
   }
-  const length = record.length - recordOverheadBytes;
-  const body = record.subarray(12, 12 + length);
-  record.writeUInt32BE(0, 0);
-  record.writeUInt32BE(adler32(body), 4);
-  record.writeInt32BE(length, 8);
-  record[record.length - 1] = endOfRecord;
-  records.set(entry, record);
-  return record;
+  const writer = new JuteWriter(hint);
+  const starts: number[] = [];
+  for (const entry of entries) {
+    const start = writer.byteLength;
+    starts.push(start);
+    writer.long(0n).int(0);
+    const known = marshalled.get(entry);
+    if (known !== undefined) writer.raw(known);
+    else {
+      TxnHeader.write(writer, entry.header);
+      writeTxn(writer, entry.txn);
+      if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
+    }
+    writer.patchInt(start + 8, writer.byteLength - start - 12);
+    writer.raw(endOfRecordByte);
+  }
+  const bytes = writer.toBuffer();
+  for (let i = 0; i < starts.length; i++) {
+    const start = starts[i]!;
+    const end = i + 1 < starts.length ? starts[i + 1]! : bytes.length;
+    bytes.writeInt32BE(adler32Range(bytes, start + 12, end - 1) | 0, start + 4);
+  }
+  return bytes;
+}
+
+/** One entry's record (encodeLogRecords of one). */
+export function encodeLogRecord(entry: LogEntry): Buffer {
+  return encodeLogRecords([entry]);
 }
 
 /** Util.marshallTxnEntry: TxnHeader, txn, then the digest when there is one. */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
   const known = marshalled.get(entry);
   if (known !== undefined) return known;
-  encodeLogRecord(entry);
-  return marshalled.get(entry)!;
+  const record = encodeLogRecord(entry);
+  const bytes = record.subarray(12, record.length - 1);
+  marshalled.set(entry, bytes);
+  return bytes;
 }
 
 /** Decodes a marshalled txn entry (the inverse of marshallTxnEntry). */
