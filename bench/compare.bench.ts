@@ -8,6 +8,7 @@
  * bench/results/compare-<date>.json and .html (charts to open in a browser).
  *
  *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
+ *                            [--only "write,read 1"]   (workloads whose names contain one of these)
  */
 
 import { execFile } from "node:child_process";
@@ -18,6 +19,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { optionValue } from "../src/bench/bench-command.js";
 import type { BenchReport } from "../src/bench/load-generator.js";
+import { nodeFlags } from "../src/cli/node-flags.js";
 import {
   cpuSeconds,
   type Kind,
@@ -47,7 +49,7 @@ interface Case {
   processes: number;
 }
 
-const cases: Case[] = [
+const allCases: Case[] = [
   { name: "write 100 B", workload: "write", sessions, inFlight, valueBytes: 100, processes: 2 },
   { name: "write 1 KiB", workload: "write", sessions, inFlight, valueBytes: 1024, processes: 2 },
   { name: "write 100 KiB", workload: "write", sessions: 8, inFlight: 2, valueBytes: 102_400, processes: 2 },
@@ -76,10 +78,18 @@ const cases: Case[] = [
   },
 ];
 
+const only = option("only", "")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "");
+const cases = allCases.filter((c) => only.length === 0 || only.some((name) => c.name.includes(name)));
+if (cases.length === 0) throw new Error(`--only ${only.join(",")} matches no workload`);
+
 async function bench(server: Running, c: Case): Promise<BenchReport> {
   const { stdout } = await run(
     process.execPath,
     [
+      ...nodeFlags,
       zktsBin,
       "bench",
       "--servers",
@@ -243,7 +253,8 @@ async function main(): Promise<void> {
     );
     const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
     mkdirSync(resultsDir, { recursive: true });
-    const stem = join(resultsDir, `compare-${date.slice(0, 10)}`);
+    // A run of some workloads does not replace the day's full report.
+    const stem = join(resultsDir, `compare-${date.slice(0, 10)}${only.length > 0 ? "-some" : ""}`);
     const results = { date, seconds, repeats, fdatasync, rows, servers: usage };
     writeFileSync(`${stem}.json`, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(`${stem}.html`, html(results));

@@ -15,6 +15,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { BenchReport } from "../src/bench/load-generator.js";
+import { nodeFlags } from "../src/cli/node-flags.js";
 import { ZooKeeperClient } from "../src/client/index.js";
 import {
   type Ensemble,
@@ -89,6 +90,7 @@ async function throughput(ensemble: Ensemble, workload: string): Promise<BenchRe
   const { stdout } = await run(
     process.execPath,
     [
+      ...nodeFlags,
       zktsBin,
       "bench",
       "--servers",

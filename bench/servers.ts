@@ -8,6 +8,7 @@ import { mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeFlags } from "../src/cli/node-flags.js";
 import { fourLetterWord, freePort, zookeeperClasspath } from "../test/support/apache-zookeeper.js";
 
 export const zktsBin = fileURLToPath(new URL("../../bin/zkts", import.meta.url));
@@ -59,7 +60,7 @@ export async function startServer(kind: Kind, dataDir: string): Promise<Running>
     );
   } else {
     const flags = Object.entries(settings).map(([k, v]) => `-D${k}=${v}`);
-    child = spawn(process.execPath, ["--max-old-space-size=4096", zktsBin, "server", ...flags], {
+    child = spawn(process.execPath, [...nodeFlags, zktsBin, "server", ...flags], {
       stdio: ["ignore", log, log],
     });
   }

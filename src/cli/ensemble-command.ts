@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { optionValue } from "../bench/bench-command.js";
+import { nodeFlags } from "./node-flags.js";
 
 export const ensembleUsage = `
   zkts ensemble start [--servers N] [--observers M] [--dir DIR] [--base-port PORT] [--tick-time MS]
@@ -97,7 +98,7 @@ export async function runEnsembleCommand(args: string[]): Promise<number> {
   const bin = fileURLToPath(new URL("../../../bin/zkts", import.meta.url));
   const children = new Map<number, ChildProcess>();
   for (const server of layout.servers) {
-    const child = spawn(process.execPath, [bin, "server", server.config], {
+    const child = spawn(process.execPath, [...nodeFlags, bin, "server", server.config], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.set(server.id, child);

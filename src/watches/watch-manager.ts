@@ -36,6 +36,9 @@ function* pathAndParents(path: string, all: boolean): Generator<string> {
   }
 }
 
+const noWatchers: ReadonlySet<WatcherId> = new Set();
+const noDeliveries: readonly Delivery[] = Object.freeze([]);
+
 /** One of ZooKeeper's two WatchManager instances. */
 class WatchTable {
   private readonly byPath = new Map<string, Set<WatcherId>>();
@@ -71,8 +74,14 @@ class WatchTable {
     this.setMode(watcher, path, mode);
   }
 
+  isEmpty(): boolean {
+    return this.byPath.size === 0;
+  }
+
   /** WatchManager.triggerWatch: who is told, one-shot watches removed. */
-  trigger(path: string, type: EventType): Set<WatcherId> {
+  trigger(path: string, type: EventType): ReadonlySet<WatcherId> {
+    // Most changes have no watcher: nothing on the path, and no recursive watch above it.
+    if (this.recursiveCount === 0 && !this.byPath.has(path)) return noWatchers;
     const told = new Set<WatcherId>();
     let atParent = false;
     for (const localPath of pathAndParents(path, this.recursiveCount > 0)) {
@@ -187,7 +196,8 @@ export class WatchManager {
    * The deliveries one tree event causes, in ZooKeeper's order. NodeDeleted goes to
    * data watchers, then to child watchers not already told (DataTree.deleteNode).
    */
-  trigger(path: string, type: EventType): Delivery[] {
+  trigger(path: string, type: EventType): readonly Delivery[] {
+    if (this.dataWatches.isEmpty() && this.childWatches.isEmpty()) return noDeliveries;
     const deliveries: Delivery[] = [];
     switch (type) {
       case EventType.NodeCreated:
