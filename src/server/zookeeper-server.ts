@@ -389,7 +389,7 @@ export class ZooKeeperServer {
     this.stats.packetsReceived++;
     const receivedMs = this.clock.monotonicMs();
     if (connection.sessionId !== 0n) {
-      this.sessions.touch(connection.sessionId, connection.sessionTimeoutMs, this.clock.monotonicMs());
+      this.sessions.touch(connection.sessionId, connection.sessionTimeoutMs, receivedMs);
       if (this.replication?.role === "learner")
         this.touched.set(connection.sessionId, connection.sessionTimeoutMs);
     }
@@ -745,13 +745,16 @@ export class ZooKeeperServer {
 
   private drain(state: SessionState): void {
     const { connection } = state;
+    // One clock reading for the replies sent together (a clock read is a call into the runtime).
+    let nowMs = -1;
     while (state.queue.length > 0) {
       const head = state.queue[0]!;
       if ((head.kind === "write" || head.kind === "connect" || head.kind === "sync") && !head.done) break;
       state.queue.shift();
       this.stats.requestsOutstanding--;
       this.stats.packetsSent++;
-      this.recordLatency(this.clock.monotonicMs() - head.receivedMs);
+      if (nowMs < 0) nowMs = this.clock.monotonicMs();
+      this.recordLatency(nowMs - head.receivedMs);
       switch (head.kind) {
         case "connect":
           connection.sendConnectResponse(

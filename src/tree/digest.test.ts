@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import { crc32 } from "node:zlib";
 import fc from "fast-check";
 import type { StatPersisted } from "../jute/records.js";
-import { nodeDigest, predictNodeDigest } from "./digest.js";
+import { digestMemoStats, nodeDigest, predictNodeDigest } from "./digest.js";
 
 /** DigestCalculator.calculateDigest written out plainly: CRC32 of path, data, 60 stat bytes. */
 function referenceDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
@@ -88,6 +88,50 @@ describe("node digest", () => {
             referenceDigest(otherPath ? `${path}x` : path, data, applied),
           );
           assert.equal(nodeDigest(path, data, nextStat), referenceDigest(path, data, nextStat));
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("recalls pipelined predictions for one path in order, with or without data", () => {
+    // A parent under 200 pipelined creates: one prediction per create, then the applies.
+    for (const data of [null, Buffer.from("parent")]) {
+      const stats = Array.from({ length: 200 }, (_, i) => ({
+        ...stat(),
+        cversion: i + 1,
+        pzxid: 100n + BigInt(i),
+      }));
+      for (const s of stats) predictNodeDigest("/parent", data, s);
+      const before = { ...digestMemoStats };
+      for (const s of stats)
+        assert.equal(nodeDigest("/parent", data, s), referenceDigest("/parent", data, s));
+      assert.equal(digestMemoStats.recalled - before.recalled, stats.length);
+      assert.equal(digestMemoStats.computed, before.computed);
+    }
+  });
+
+  it("is right when predictions pile up before their applies, some never applied", () => {
+    const change = fc.record({
+      path: fc.constantFrom("/p", "/q"),
+      version: fc.integer({ min: 0, max: 3 }),
+      pzxid: fc.integer({ min: 0, max: 3 }),
+      withData: fc.boolean(),
+      applied: fc.constantFrom("same", "other stat", "never"),
+    });
+    fc.assert(
+      fc.property(fc.array(change, { minLength: 1, maxLength: 40 }), (changes) => {
+        const shared = Buffer.from("x");
+        const made = changes.map((c) => {
+          const s = { ...stat(), version: c.version, pzxid: BigInt(c.pzxid) };
+          const data = c.withData ? shared : null;
+          assert.equal(predictNodeDigest(c.path, data, s), referenceDigest(c.path, data, s));
+          return { ...c, s, data };
+        });
+        for (const c of made) {
+          if (c.applied === "never") continue;
+          const s = c.applied === "same" ? c.s : { ...c.s, version: c.s.version + 10 };
+          assert.equal(nodeDigest(c.path, c.data, s), referenceDigest(c.path, c.data, s));
         }
       }),
       { numRuns: 300 },

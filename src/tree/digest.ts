@@ -39,15 +39,16 @@ function pathCrc(path: string): number {
 }
 
 /**
- * Digests computed lately, by the data buffer they were computed with. A write's node
- * digest is computed twice with the same inputs: prep predicts it (the txn's data buffer
- * and the stat the txn will leave), apply computes it (the same buffer, now the node's).
- * The second call finds the first's answer here when path and stat match too, and takes
- * it out. Cleared whole when it holds too many entries or data bytes (it keeps the
- * buffers alive until then).
+ * Digests computed lately, by path. A write's node digests are computed twice with the
+ * same inputs: prep predicts them (the data and the stat the txn will leave), apply
+ * computes them (the same data buffer, now the node's). The second call finds the
+ * first's answer here when data buffer and stat match too, and takes it out. A path
+ * holds a list, oldest first: a parent under many pipelined creates has one prediction
+ * per create, recalled in the same order. Cleared whole when it holds too many entries
+ * or data bytes (it keeps the buffers alive until then).
  */
 interface RememberedDigest {
-  path: string;
+  data: Buffer | null;
   czxid: bigint;
   mzxid: bigint;
   pzxid: bigint;
@@ -59,42 +60,67 @@ interface RememberedDigest {
   ephemeralOwner: bigint;
   digest: number;
 }
-const remembered = new Map<Buffer, RememberedDigest>();
+const remembered = new Map<string, RememberedDigest[]>();
 const rememberedMax = 16_384;
+/** Predictions kept per path: a longer list drops its oldest (one never applied, say). */
+const rememberedPerPathMax = 1024;
 const rememberedDataBytesMax = 8 * 1024 * 1024;
+let rememberedCount = 0;
 let rememberedDataBytes = 0;
 
-function recall(path: string, data: Buffer, stat: StatPersisted): number {
-  const entry = remembered.get(data);
-  if (
-    entry === undefined ||
-    entry.path !== path ||
-    entry.mzxid !== stat.mzxid ||
-    entry.version !== stat.version ||
-    entry.pzxid !== stat.pzxid ||
-    entry.cversion !== stat.cversion ||
-    entry.mtime !== stat.mtime ||
-    entry.czxid !== stat.czxid ||
-    entry.ctime !== stat.ctime ||
-    entry.aversion !== stat.aversion ||
-    entry.ephemeralOwner !== stat.ephemeralOwner
-  ) {
-    return -1;
-  }
-  remembered.delete(data);
-  rememberedDataBytes -= data.length;
-  return entry.digest;
+function matches(entry: RememberedDigest, data: Buffer | null, stat: StatPersisted): boolean {
+  return (
+    entry.data === data &&
+    entry.mzxid === stat.mzxid &&
+    entry.pzxid === stat.pzxid &&
+    entry.version === stat.version &&
+    entry.cversion === stat.cversion &&
+    entry.mtime === stat.mtime &&
+    entry.czxid === stat.czxid &&
+    entry.ctime === stat.ctime &&
+    entry.aversion === stat.aversion &&
+    entry.ephemeralOwner === stat.ephemeralOwner
+  );
 }
 
-function remember(path: string, data: Buffer, stat: StatPersisted, digest: number): void {
-  const previous = remembered.get(data);
-  if (previous !== undefined) rememberedDataBytes -= data.length;
-  if (remembered.size >= rememberedMax || rememberedDataBytes + data.length > rememberedDataBytesMax) {
+function forget(path: string, list: RememberedDigest[], index: number): void {
+  const [entry] = index === 0 ? [list.shift()!] : list.splice(index, 1);
+  if (list.length === 0) remembered.delete(path);
+  rememberedCount--;
+  rememberedDataBytes -= entry!.data?.length ?? 0;
+}
+
+/** How often `nodeDigest` found a prediction (for tests and profiling). */
+export const digestMemoStats = { recalled: 0, computed: 0 };
+
+function recall(path: string, data: Buffer | null, stat: StatPersisted): number {
+  const list = remembered.get(path);
+  if (list !== undefined) {
+    for (let i = 0; i < list.length; i++) {
+      const entry = list[i]!;
+      if (matches(entry, data, stat)) {
+        forget(path, list, i);
+        digestMemoStats.recalled++;
+        return entry.digest;
+      }
+    }
+  }
+  digestMemoStats.computed++;
+  return -1;
+}
+
+function remember(path: string, data: Buffer | null, stat: StatPersisted, digest: number): void {
+  const dataBytes = data?.length ?? 0;
+  if (rememberedCount >= rememberedMax || rememberedDataBytes + dataBytes > rememberedDataBytesMax) {
     remembered.clear();
+    rememberedCount = 0;
     rememberedDataBytes = 0;
   }
-  remembered.set(data, {
-    path,
+  let list = remembered.get(path);
+  if (list === undefined) remembered.set(path, (list = []));
+  else if (list.length >= rememberedPerPathMax) forget(path, list, 0);
+  list.push({
+    data,
     czxid: stat.czxid,
     mzxid: stat.mzxid,
     pzxid: stat.pzxid,
@@ -106,7 +132,8 @@ function remember(path: string, data: Buffer, stat: StatPersisted, digest: numbe
     ephemeralOwner: stat.ephemeralOwner,
     digest,
   });
-  rememberedDataBytes += data.length;
+  rememberedCount++;
+  rememberedDataBytes += dataBytes;
 }
 
 /** Data and stat go through zlib in one call when they fit here (a call costs ~100 ns). */
@@ -145,10 +172,8 @@ function computeDigest(crc: number, data: Buffer | null, stat: StatPersisted): n
  */
 export function nodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
   if (!isDigested(path)) return 0;
-  if (data !== null) {
-    const known = recall(path, data, stat);
-    if (known !== -1) return known;
-  }
+  const known = recall(path, data, stat);
+  if (known !== -1) return known;
   return computeDigest(pathCrc(path), data, stat);
 }
 
@@ -165,7 +190,7 @@ export function loadedNodeDigest(path: string, data: Buffer | null, stat: StatPe
 export function predictNodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
   if (!isDigested(path)) return 0;
   const digest = computeDigest(pathCrc(path), data, stat);
-  if (data !== null) remember(path, data, stat, digest);
+  remember(path, data, stat, digest);
   return digest;
 }
 
