@@ -49,15 +49,8 @@ function pathCrc(path: string): number {
  */
 interface RememberedDigest {
   data: Buffer | null;
-  czxid: bigint;
-  mzxid: bigint;
-  pzxid: bigint;
-  ctime: bigint;
-  mtime: bigint;
-  version: number;
-  cversion: number;
-  aversion: number;
-  ephemeralOwner: bigint;
+  /** The stat the prediction was made with (kept, not copied: a change record's stat never changes). */
+  stat: StatPersisted;
   digest: number;
 }
 const remembered = new Map<string, RememberedDigest[]>();
@@ -69,17 +62,18 @@ let rememberedCount = 0;
 let rememberedDataBytes = 0;
 
 function matches(entry: RememberedDigest, data: Buffer | null, stat: StatPersisted): boolean {
+  const known = entry.stat;
   return (
     entry.data === data &&
-    entry.mzxid === stat.mzxid &&
-    entry.pzxid === stat.pzxid &&
-    entry.version === stat.version &&
-    entry.cversion === stat.cversion &&
-    entry.mtime === stat.mtime &&
-    entry.czxid === stat.czxid &&
-    entry.ctime === stat.ctime &&
-    entry.aversion === stat.aversion &&
-    entry.ephemeralOwner === stat.ephemeralOwner
+    known.mzxid === stat.mzxid &&
+    known.pzxid === stat.pzxid &&
+    known.version === stat.version &&
+    known.cversion === stat.cversion &&
+    known.mtime === stat.mtime &&
+    known.czxid === stat.czxid &&
+    known.ctime === stat.ctime &&
+    known.aversion === stat.aversion &&
+    known.ephemeralOwner === stat.ephemeralOwner
   );
 }
 
@@ -119,19 +113,7 @@ function remember(path: string, data: Buffer | null, stat: StatPersisted, digest
   let list = remembered.get(path);
   if (list === undefined) remembered.set(path, (list = []));
   else if (list.length >= rememberedPerPathMax) forget(path, list, 0);
-  list.push({
-    data,
-    czxid: stat.czxid,
-    mzxid: stat.mzxid,
-    pzxid: stat.pzxid,
-    ctime: stat.ctime,
-    mtime: stat.mtime,
-    version: stat.version,
-    cversion: stat.cversion,
-    aversion: stat.aversion,
-    ephemeralOwner: stat.ephemeralOwner,
-    digest,
-  });
+  list.push({ data, stat, digest });
   rememberedCount++;
   rememberedDataBytes += dataBytes;
 }
@@ -186,7 +168,10 @@ export function loadedNodeDigest(path: string, data: Buffer | null, stat: StatPe
   return computeDigest(crc32(path === "/" ? "" : path), data, stat);
 }
 
-/** `nodeDigest` for a change not applied yet: remembered for when it is. */
+/**
+ * `nodeDigest` for a change not applied yet: remembered for when it is. `stat` is kept as
+ * it is, so it must not change afterwards (prep's change records never do).
+ */
 export function predictNodeDigest(path: string, data: Buffer | null, stat: StatPersisted): number {
   if (!isDigested(path)) return 0;
   const digest = computeDigest(pathCrc(path), data, stat);
