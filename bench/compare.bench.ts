@@ -4,7 +4,8 @@
  * server not being measured is paused (SIGSTOP), so its background work is not counted
  * against the other.
  * Prints one table (ops/s, p50/p99 latency, the server's CPU time per request, zkts/ZooKeeper
- * ratio; medians of the repeats with their spread), RSS and CPU seconds per server, and writes
+ * ratio of the medians and the median of each repeat's back-to-back ratio; medians of the
+ * repeats with their spread), RSS and CPU seconds per server, and writes
  * bench/results/compare-<date>.json and .html (charts to open in a browser).
  *
  *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
@@ -149,7 +150,7 @@ function summarise(runs: Run[]): Summary {
 
 function html(results: {
   date: string;
-  rows: { name: string; zookeeper: Summary; zkts: Summary }[];
+  rows: { name: string; zookeeper: Summary; zkts: Summary; pairedRatio: number }[];
   servers: Record<Kind, { rssBytes: number; cpuSeconds: number }>;
 }): string {
   const width = 760;
@@ -174,13 +175,13 @@ ${bars}</svg>`;
   const rows = results.rows
     .map(
       (row) =>
-        `<tr><td>${row.name}</td><td>${row.zookeeper.opsPerSecond.toFixed(0)}</td><td>${row.zookeeper.p99Ms.toFixed(2)}</td><td>${row.zookeeper.serverCpuMicrosPerOp.toFixed(1)}</td><td>${row.zkts.opsPerSecond.toFixed(0)}</td><td>${row.zkts.p99Ms.toFixed(2)}</td><td>${row.zkts.serverCpuMicrosPerOp.toFixed(1)}</td><td>${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}×</td></tr>`,
+        `<tr><td>${row.name}</td><td>${row.zookeeper.opsPerSecond.toFixed(0)}</td><td>${row.zookeeper.p99Ms.toFixed(2)}</td><td>${row.zookeeper.serverCpuMicrosPerOp.toFixed(1)}</td><td>${row.zkts.opsPerSecond.toFixed(0)}</td><td>${row.zkts.p99Ms.toFixed(2)}</td><td>${row.zkts.serverCpuMicrosPerOp.toFixed(1)}</td><td>${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}×</td><td>${row.pairedRatio.toFixed(2)}×</td></tr>`,
     )
     .join("\n");
   return `<!doctype html><meta charset="utf-8"><title>zkts vs Apache ZooKeeper ${results.date}</title>
 <body style="font-family: sans-serif; max-width: 800px; margin: 2em auto">
 <h1>zkts vs Apache ZooKeeper 3.8, ${results.date}</h1>
-<table border="1" cellpadding="4" style="border-collapse: collapse"><tr><th>workload</th><th>ZooKeeper ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>zkts ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>ratio</th></tr>
+<table border="1" cellpadding="4" style="border-collapse: collapse"><tr><th>workload</th><th>ZooKeeper ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>zkts ops/s</th><th>p99 ms</th><th>CPU µs/req</th><th>ratio</th><th>paired ratio</th></tr>
 ${rows}</table>
 <p>RSS after the runs: ZooKeeper ${(results.servers.zookeeper.rssBytes / 2 ** 20).toFixed(0)} MiB, zkts ${(results.servers.zkts.rssBytes / 2 ** 20).toFixed(0)} MiB.
 CPU seconds: ZooKeeper ${results.servers.zookeeper.cpuSeconds.toFixed(1)}, zkts ${results.servers.zkts.cpuSeconds.toFixed(1)}.</p>
@@ -232,20 +233,25 @@ async function main(): Promise<void> {
       name: c.name,
       zookeeper: summarise(runs.zookeeper[i]!),
       zkts: summarise(runs.zkts[i]!),
+      // Each repeat runs the two servers back to back: the ratio within a pair is spared the
+      // machine's drift between repeats, and its median is steadier than the ratio of medians.
+      pairedRatio: median(
+        runs.zkts[i]!.map((run, r) => run.opsPerSecond / runs.zookeeper[i]![r]!.opsPerSecond),
+      ),
     }));
     const date = new Date().toISOString();
     console.log(
       `raw fdatasync p50 ${fdatasync.p50Ms.toFixed(3)} ms; ${seconds} s per run, ${repeats} repeats, medians (min-max)`,
     );
     console.log(
-      "| workload | ZooKeeper ops/s | p50/p99 ms | CPU µs/req | zkts ops/s | p50/p99 ms | CPU µs/req | zkts/ZooKeeper ops/s | CPU per req |",
+      "| workload | ZooKeeper ops/s | p50/p99 ms | CPU µs/req | zkts ops/s | p50/p99 ms | CPU µs/req | zkts/ZooKeeper ops/s | paired | CPU per req |",
     );
-    console.log("|---|---|---|---|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|---|---|---|---|");
     for (const row of rows) {
       const cell = (s: Summary) =>
         `${s.opsPerSecond.toFixed(0)} (${s.spread[0].toFixed(0)}-${s.spread[1].toFixed(0)}) | ${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(2)} | ${s.serverCpuMicrosPerOp.toFixed(1)}`;
       console.log(
-        `| ${row.name} | ${cell(row.zookeeper)} | ${cell(row.zkts)} | ${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}x | ${(row.zkts.serverCpuMicrosPerOp / row.zookeeper.serverCpuMicrosPerOp).toFixed(2)}x |`,
+        `| ${row.name} | ${cell(row.zookeeper)} | ${cell(row.zkts)} | ${(row.zkts.opsPerSecond / row.zookeeper.opsPerSecond).toFixed(2)}x | ${row.pairedRatio.toFixed(2)}x | ${(row.zkts.serverCpuMicrosPerOp / row.zookeeper.serverCpuMicrosPerOp).toFixed(2)}x |`,
       );
     }
     console.log(
