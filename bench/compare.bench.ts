@@ -10,6 +10,7 @@
  *
  *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
  *                            [--only "write,read 1"]   (workloads whose names contain one of these)
+ *                            [--zkts key=value,...]    (settings for the zkts server only)
  */
 
 import { execFile } from "node:child_process";
@@ -83,6 +84,13 @@ const only = option("only", "")
   .split(",")
   .map((name) => name.trim())
   .filter((name) => name !== "");
+/** --zkts zkts.logWritesInFlight=1,flushDelay=1: settings given to the zkts server only. */
+const zktsSettings = Object.fromEntries(
+  option("zkts", "")
+    .split(",")
+    .filter((pair) => pair.includes("="))
+    .map((pair) => [pair.slice(0, pair.indexOf("=")).trim(), pair.slice(pair.indexOf("=") + 1).trim()]),
+);
 const cases = allCases.filter((c) => only.length === 0 || only.some((name) => c.name.includes(name)));
 if (cases.length === 0) throw new Error(`--only ${only.join(",")} matches no workload`);
 
@@ -197,7 +205,7 @@ async function main(): Promise<void> {
     const fdatasync = await rawFdatasync(root);
     const servers: Record<Kind, Running> = {
       zookeeper: await startServer("zookeeper", join(root, "zookeeper")),
-      zkts: await startServer("zkts", join(root, "zkts")),
+      zkts: await startServer("zkts", join(root, "zkts"), zktsSettings),
     };
     const runs: Record<Kind, Run[][]> = { zookeeper: cases.map(() => []), zkts: cases.map(() => []) };
     for (let r = 0; r < repeats; r++) {
@@ -259,9 +267,10 @@ async function main(): Promise<void> {
     );
     const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
     mkdirSync(resultsDir, { recursive: true });
-    // A run of some workloads does not replace the day's full report.
-    const stem = join(resultsDir, `compare-${date.slice(0, 10)}${only.length > 0 ? "-some" : ""}`);
-    const results = { date, seconds, repeats, fdatasync, rows, servers: usage };
+    // A run of some workloads, or with other settings, does not replace the day's full report.
+    const partial = only.length > 0 || Object.keys(zktsSettings).length > 0;
+    const stem = join(resultsDir, `compare-${date.slice(0, 10)}${partial ? "-some" : ""}`);
+    const results = { date, seconds, repeats, zktsSettings, fdatasync, rows, servers: usage };
     writeFileSync(`${stem}.json`, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(`${stem}.html`, html(results));
     console.log(`wrote ${stem}.json and ${stem}.html`);

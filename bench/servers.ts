@@ -28,10 +28,15 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-export async function startServer(kind: Kind, dataDir: string): Promise<Running> {
+/** `extra`: settings added to (or replacing) the common ones, for this kind of server only. */
+export async function startServer(
+  kind: Kind,
+  dataDir: string,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<Running> {
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
-  const settings = {
+  const settings: Record<string, string> = {
     tickTime: "2000",
     dataDir,
     clientPort: String(port),
@@ -39,6 +44,7 @@ export async function startServer(kind: Kind, dataDir: string): Promise<Running>
     maxClientCnxns: "0",
     "4lw.commands.whitelist": "*",
     "admin.enableServer": "false",
+    ...extra,
   };
   const log = openSync(join(dataDir, `..${kind}.log`), "a");
   const startedMs = performance.now();
