@@ -8,8 +8,19 @@ const bin = new URL("../../../bin/zkts", import.meta.url);
 
 describe("node flags", () => {
   it("bin/zkts starts node with exactly nodeFlags", () => {
-    const shebang = readFileSync(bin, "utf8").split("\n")[0]!;
-    assert.equal(shebang, `#!/usr/bin/env -S node ${nodeFlags.join(" ")}`);
+    const [shebang, launch] = readFileSync(bin, "utf8").split("\n");
+    assert.equal(shebang, "#!/bin/sh");
+    assert.equal(launch, `":" //; exec node ${nodeFlags.join(" ")} "$0" "$@"`);
+  });
+
+  it("bin/zkts runs as a shell script and as node's main module", () => {
+    for (const [command, args] of [
+      [bin.pathname, ["--help"]],
+      [process.execPath, [bin.pathname, "--help"]],
+    ] as const) {
+      const usage = execFileSync(command, args).toString();
+      assert.match(usage, /zkts server/, command);
+    }
   });
 
   it("are V8 options this node accepts", () => {

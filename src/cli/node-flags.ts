@@ -1,6 +1,7 @@
 /**
- * The V8 flags zkts runs with: `bin/zkts` passes them on its `#!` line, and whatever starts
- * zkts with `node` itself (the ensemble command, the benchmarks) passes these.
+ * The V8 flags zkts runs with: `bin/zkts` passes them (its second line, where sh starts
+ * node), and whatever starts zkts with `node` itself (the ensemble command, the benchmarks,
+ * the tests' servers) passes these.
  *
  * --initial-old-space-size=128 (MiB; like a JVM's -Xms): V8 otherwise starts the old
  * generation with a limit of a few MiB and, while it stays small beside the young

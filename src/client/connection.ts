@@ -327,6 +327,8 @@ export class Connection extends EventEmitter {
       await this.request(OpCode.closeSession, Buffer.alloc(0)).catch(() => undefined);
     }
     this.finish("closed", new KeeperError(ErrorCode.CONNECTIONLOSS));
+    // Whatever this turn queued goes before the end of the stream.
+    this.outgoing?.flush();
     this.socket?.end();
     this.socket = null;
   }

@@ -27,6 +27,7 @@ describe("outgoing bytes", () => {
       Buffer.concat([Buffer.from([1, 2, 3, 4]), bytes(10, 7), bytes(3, 9)]),
     ]);
     assert.equal(out.pendingBytes, 0);
+    assert.equal(out.retainedBytes, 0, "an idle connection keeps no packing buffer");
   });
 
   it("sends a large part as it is, in order between the packed runs", async () => {

@@ -5,18 +5,17 @@
  * turn's replies to one connection then leave in one send. A large part (a 100 KiB
  * value) is not copied: it goes as it is, in its place between the packed runs.
  *
- * Packing bump-allocates from a buffer the connection keeps: bytes handed to the socket
- * are never written again, the next messages go after them, and a new buffer is taken
- * when the room left is too small.
+ * Packing bump-allocates from a buffer kept for the turn: bytes handed to the socket are
+ * never written again, the next messages go after them, and a new buffer is taken when
+ * the room left is too small. The buffer is let go at the end of the turn, so an idle
+ * connection holds none.
  */
 import type { Socket } from "node:net";
 
 /** Parts up to this size are copied into the packed run; larger ones are sent as they are. */
 export const packedPartBytesMax = 4096;
-/** The size of a packing buffer (larger when one message needs more). */
-export const packBufferBytes = 16 * 1024;
-/** A buffer with less room than this left after a send is let go, not kept for the next turn. */
-const packRoomBytesMin = 1024;
+/** The size of a packing buffer (larger when one message needs more); small ones come from Node's pool. */
+export const packBufferBytes = 2048;
 /** Queued bytes at which they are sent at once instead of at the end of the tick. */
 export const outgoingFlushBytes = 256 * 1024;
 
@@ -48,7 +47,7 @@ export class OutgoingBytes {
 
   constructor(
     /** Hands a turn's bytes to the socket: one buffer, or several in order. */
-    private readonly send: (parts: readonly Buffer[]) => void,
+    private readonly sendParts: (parts: readonly Buffer[]) => void,
   ) {}
 
   /** Bytes waiting to be sent. */
@@ -61,7 +60,7 @@ export class OutgoingBytes {
    * fills them (through `target` or `targetView`) before anything else is added.
    */
   claim(bytes: number): number {
-    if (this.pendingBytes > 0 && this.pendingBytes + bytes > outgoingFlushBytes) this.flush();
+    if (this.pendingBytes > 0 && this.pendingBytes + bytes > outgoingFlushBytes) this.send(false);
     if (this.buffer === null || this.end + bytes > this.buffer.length) this.newBuffer(bytes);
     const at = this.end;
     this.end += bytes;
@@ -90,22 +89,34 @@ export class OutgoingBytes {
     this.closeRun();
     this.parts.push(part);
     this.queuedBytes += part.length;
-    if (this.pendingBytes >= outgoingFlushBytes) this.flush();
+    if (this.pendingBytes >= outgoingFlushBytes) this.send(false);
     else this.scheduleSend();
   }
 
-  /** Sends what is waiting now rather than at the end of the tick. */
+  /** Sends what is waiting now rather than at the end of the tick, and lets the buffer go. */
   flush(): void {
+    this.send(true);
+  }
+
+  /** Bytes of packing buffer held (none between turns). */
+  get retainedBytes(): number {
+    return this.buffer?.length ?? 0;
+  }
+
+  /** Hands the queued parts over; `release` also lets the packing buffer go (the turn is over). */
+  private send(release: boolean): void {
     this.closeRun();
+    if (release) {
+      this.buffer = null;
+      this.view = null;
+      this.start = 0;
+      this.end = 0;
+    }
     if (this.parts.length === 0) return;
     const parts = this.parts;
     this.parts = [];
     this.queuedBytes = 0;
-    if (this.buffer !== null && this.buffer.length - this.end < packRoomBytesMin) {
-      this.buffer = null;
-      this.view = null;
-    }
-    this.send(parts);
+    this.sendParts(parts);
   }
 
   private closeRun(): void {
@@ -117,7 +128,7 @@ export class OutgoingBytes {
 
   private newBuffer(bytes: number): void {
     this.closeRun();
-    const buffer = Buffer.allocUnsafeSlow(Math.max(packBufferBytes, bytes));
+    const buffer = Buffer.allocUnsafe(Math.max(packBufferBytes, bytes));
     this.buffer = buffer;
     this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
     this.start = 0;

@@ -77,11 +77,12 @@ function matches(entry: RememberedDigest, data: Buffer | null, stat: StatPersist
   );
 }
 
+/** Forgets the entries of `list` up to and including `index`. */
 function forget(path: string, list: RememberedDigest[], index: number): void {
-  const [entry] = index === 0 ? [list.shift()!] : list.splice(index, 1);
+  const dropped = index === 0 ? [list.shift()!] : list.splice(0, index + 1);
   if (list.length === 0) remembered.delete(path);
-  rememberedCount--;
-  rememberedDataBytes -= entry!.data?.length ?? 0;
+  rememberedCount -= dropped.length;
+  for (const entry of dropped) rememberedDataBytes -= entry.data?.length ?? 0;
 }
 
 /** How often `nodeDigest` found a prediction (for tests and profiling). */
@@ -93,6 +94,8 @@ function recall(path: string, data: Buffer | null, stat: StatPersisted): number 
     for (let i = 0; i < list.length; i++) {
       const entry = list[i]!;
       if (matches(entry, data, stat)) {
+        // Predictions are applied in the order they were made: older ones left before this
+        // one were never applied (a multi rolled back, say) and would only be scanned past.
         forget(path, list, i);
         digestMemoStats.recalled++;
         return entry.digest;

@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "no
 import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeFlags } from "../../src/cli/node-flags.js";
 import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "./apache-zookeeper.js";
 import { FaultProxy } from "./fault-proxy.js";
 import { exited } from "./processes.js";
@@ -142,7 +143,9 @@ export function startMember(member: Member): void {
   const log = openSync(join(member.dataDir, "..", `server${member.id}.log`), "a");
   member.child =
     member.kind === "zkts"
-      ? spawn(process.execPath, [zktsBin, "server", member.config], { stdio: ["ignore", log, log] })
+      ? spawn(process.execPath, [...nodeFlags, zktsBin, "server", member.config], {
+          stdio: ["ignore", log, log],
+        })
       : spawn(
           "java",
           [

@@ -2,6 +2,7 @@
 
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { nodeFlags } from "../../src/cli/node-flags.js";
 import { fourLetterWord, freePort } from "./apache-zookeeper.js";
 import { exited } from "./processes.js";
 
@@ -32,7 +33,9 @@ export async function startZktsProcess(
     clientPortAddress: "127.0.0.1",
     ...properties,
   }).map(([key, value]) => `-D${key}=${value}`);
-  const child = spawn(process.execPath, [zktsBin, "server", ...flags], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [...nodeFlags, zktsBin, "server", ...flags], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
