@@ -155,11 +155,7 @@ export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
     writer.long(0n).int(0);
     const known = marshalled.get(entry);
     if (known !== undefined) writer.raw(known);
-    else {
-      TxnHeader.write(writer, entry.header);
-      writeTxn(writer, entry.txn);
-      if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
-    }
+    else writeEntry(writer, entry);
     writer.patchInt(start + 8, writer.byteLength - start - 12);
     writer.raw(endOfRecordByte);
   }
@@ -178,11 +174,19 @@ export function encodeLogRecord(entry: LogEntry): Buffer {
 }
 
 /** Util.marshallTxnEntry: TxnHeader, txn, then the digest when there is one. */
+function writeEntry(writer: JuteWriter, entry: LogEntry): void {
+  TxnHeader.write(writer, entry.header);
+  writeTxn(writer, entry.txn);
+  if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
+}
+
+/** The marshalled entry, kept: a leader sends these bytes to its learners and then logs them. */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
   const known = marshalled.get(entry);
   if (known !== undefined) return known;
-  const record = encodeLogRecord(entry);
-  const bytes = record.subarray(12, record.length - 1);
+  const writer = new JuteWriter(sizeHint(entry.txn));
+  writeEntry(writer, entry);
+  const bytes = writer.toBuffer();
   marshalled.set(entry, bytes);
   return bytes;
 }
