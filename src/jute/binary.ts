@@ -97,7 +97,6 @@ export class JuteWriter {
   }
 }
 
-/** Reads jute values from a buffer, checking every length against what remains. */
 /**
  * A `buffer` field at least this long, and at least three quarters of the memory it sits
  * in, is returned as a view by a reader told its bytes are never written again (see
@@ -106,6 +105,7 @@ export class JuteWriter {
  */
 export const sharedValueBytesMin = 16 * 1024;
 
+/** Reads jute values from a buffer, checking every length against what remains. */
 export class JuteReader {
   private offset: number;
   private view: DataView | null = null;

@@ -252,7 +252,6 @@ class SocketConnection implements ClientConnection {
 }
 
 /** The listening client port of one server. */
-
 export class ClientPort {
   private readonly listener: net.Server;
   private readonly connections = new Set<SocketConnection>();

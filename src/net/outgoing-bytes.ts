@@ -56,8 +56,8 @@ export class OutgoingBytes {
   }
 
   /**
-   * Claims `bytes` packed bytes and returns where they start in `target`; the caller
-   * fills them (through `target` or `targetView`) before anything else is added.
+   * Claims `bytes` packed bytes and returns where they start in `targetView`; the caller
+   * fills them before anything else is added.
    */
   claim(bytes: number): number {
     if (this.pendingBytes > 0 && this.pendingBytes + bytes > outgoingFlushBytes) this.send(false);
@@ -68,12 +68,7 @@ export class OutgoingBytes {
     return at;
   }
 
-  /** The buffer the last claim is in. */
-  get target(): Buffer {
-    return this.buffer!;
-  }
-
-  /** A DataView over `target` (for 64-bit writes, which Buffer does slowly with BigInt). */
+  /** A DataView over the buffer the last claim is in (64-bit writes are slow through Buffer's BigInt methods). */
   get targetView(): DataView {
     return this.view!;
   }

@@ -79,7 +79,7 @@ function matches(entry: RememberedDigest, data: Buffer | null, stat: StatPersist
 
 /** Forgets the entries of `list` up to and including `index`. */
 function forget(path: string, list: RememberedDigest[], index: number): void {
-  const dropped = index === 0 ? [list.shift()!] : list.splice(0, index + 1);
+  const dropped = list.splice(0, index + 1);
   if (list.length === 0) remembered.delete(path);
   rememberedCount -= dropped.length;
   for (const entry of dropped) rememberedDataBytes -= entry.data?.length ?? 0;
