@@ -93,26 +93,25 @@ export function currentTreeDigest(ctx: DigestContext): bigint {
   return ctx.changes.last()?.treeDigest ?? ctx.tree.treeDigest;
 }
 
-/** A change record with its digests precalculated from the record it replaces. */
+/**
+ * Adds the change record `path` will have once the txn at `zxid` applies, its digests
+ * precalculated from `previous`, the record it replaces. Fields as arguments: one object
+ * per change, built in one shape (a spread made them megamorphic).
+ */
 function addChange(
   ctx: PrepContext,
-  record: Omit<ChangeRecord, "nodeDigest" | "treeDigest">,
   previous: ChangeRecord | null,
+  zxid: bigint,
+  path: string,
+  stat: StatPersisted | null,
+  childCount: number,
+  acl: ACL[],
+  data: Buffer | null,
 ): void {
   const before = previous?.nodeDigest ?? 0;
-  const after = record.stat === null ? 0 : predictNodeDigest(record.path, record.data, record.stat);
-  const treeDigest = addDigest(currentTreeDigest(ctx), after - before);
-  // Built field by field: every record has one shape (a spread made them megamorphic).
-  ctx.changes.add({
-    zxid: record.zxid,
-    path: record.path,
-    stat: record.stat,
-    childCount: record.childCount,
-    acl: record.acl,
-    data: record.data,
-    nodeDigest: after,
-    treeDigest,
-  });
+  const nodeDigest = stat === null ? 0 : predictNodeDigest(path, data, stat);
+  const treeDigest = addDigest(currentTreeDigest(ctx), nodeDigest - before);
+  ctx.changes.add({ zxid, path, stat, childCount, acl, data, nodeDigest, treeDigest });
 }
 
 /** Opcodes that go through prep and the log. */
@@ -219,21 +218,10 @@ function withParentChange(
   const stat = copyStat(parent.stat!);
   if (cversion !== undefined) stat.cversion = cversion;
   stat.pzxid = zxid;
-  addChange(
-    ctx,
-    {
-      zxid,
-      path: parent.path,
-      stat,
-      childCount: parent.childCount + childDelta,
-      acl: parent.acl,
-      data: parent.data,
-    },
-    parent,
-  );
+  addChange(ctx, parent, zxid, parent.path, stat, parent.childCount + childDelta, parent.acl, parent.data);
 }
 
-type CreateFields = { path: string; data: Buffer | null; acl: ACL[]; flags: number; ttl: bigint };
+type CreateFields = { path: string; data: Buffer | null; acl: ACL[]; flags: number };
 
 function prepCreate(
   ctx: PrepContext,
@@ -241,8 +229,10 @@ function prepCreate(
   header: TxnHeader,
   type: number,
   fields: CreateFields,
+  /** The request's TTL, -1 for a request without one. */
+  ttl: bigint,
 ): Txn {
-  const { data, flags, ttl } = fields;
+  const { data, flags } = fields;
   if (flags < 0 || flags > 6) throw new KeeperError(ErrorCode.BADARGUMENTS);
   const isTTL =
     flags === CreateMode.PERSISTENT_WITH_TTL || flags === CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL;
@@ -307,7 +297,7 @@ function prepCreate(
     ephemeralOwner,
     pzxid: header.zxid,
   };
-  addChange(ctx, { zxid: header.zxid, path, stat, childCount: 0, acl, data }, null);
+  addChange(ctx, null, header.zxid, path, stat, 0, acl, data);
   return txn;
 }
 
@@ -331,7 +321,7 @@ function prepDelete(
   checkAndIncrementVersion(node.stat!.version, version, path);
   if (node.childCount > 0) throw new KeeperError(ErrorCode.NOTEMPTY, path);
   withParentChange(ctx, parent, header.zxid, -1);
-  addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: -1, acl: [], data: null }, node);
+  addChange(ctx, node, header.zxid, path, null, -1, [], null);
   return { type: OpCode.delete, txn: { path } };
 }
 
@@ -344,7 +334,7 @@ function prepDeleteContainer(ctx: PrepContext, header: TxnHeader, path: string):
   }
   const parent = recordFor(ctx, parentPath);
   withParentChange(ctx, parent, header.zxid, -1);
-  addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: -1, acl: [], data: null }, node);
+  addChange(ctx, node, header.zxid, path, null, -1, [], null);
   return { type: OpCode.deleteContainer, txn: { path } };
 }
 
@@ -364,11 +354,7 @@ function prepSetData(
   stat.version = version;
   stat.mtime = header.time;
   stat.mzxid = header.zxid;
-  addChange(
-    ctx,
-    { zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl: node.acl, data },
-    node,
-  );
+  addChange(ctx, node, header.zxid, node.path, stat, node.childCount, node.acl, data);
   return { type: OpCode.setData, txn: { path, data, version } };
 }
 
@@ -387,11 +373,7 @@ function prepSetACL(
   const version = checkAndIncrementVersion(node.stat!.aversion, fields.version, path);
   const stat = copyStat(node.stat!);
   stat.aversion = version;
-  addChange(
-    ctx,
-    { zxid: header.zxid, path: node.path, stat, childCount: node.childCount, acl, data: node.data },
-    node,
-  );
+  addChange(ctx, node, header.zxid, node.path, stat, node.childCount, acl, node.data);
   return { type: OpCode.setACL, txn: { path, acl, version } };
 }
 
@@ -425,7 +407,7 @@ function prepCloseSession(ctx: PrepContext, request: WriteRequest, header: TxnHe
     } catch {
       // Already going: nothing of it left in the digest.
     }
-    addChange(ctx, { zxid: header.zxid, path, stat: null, childCount: 0, acl: [], data: null }, previous);
+    addChange(ctx, previous, header.zxid, path, null, 0, [], null);
   }
   return { type: OpCode.closeSession, txn: { paths2Delete: [...ephemerals] } };
 }
@@ -440,12 +422,12 @@ function prepOne(
   switch (type) {
     case OpCode.create:
     case OpCode.create2:
-    case OpCode.createContainer: {
-      const create = CreateRequest.read(reader);
-      return prepCreate(ctx, request, header, type, { ...create, ttl: -1n });
+    case OpCode.createContainer:
+      return prepCreate(ctx, request, header, type, CreateRequest.read(reader), -1n);
+    case OpCode.createTTL: {
+      const create = CreateTTLRequest.read(reader);
+      return prepCreate(ctx, request, header, type, create, create.ttl);
     }
-    case OpCode.createTTL:
-      return prepCreate(ctx, request, header, type, CreateTTLRequest.read(reader));
     case OpCode.delete: {
       const { path, version } = DeleteRequest.read(reader);
       return prepDelete(ctx, request, header, path, version);
@@ -481,10 +463,10 @@ function multiOpToTxn(ctx: PrepContext, request: WriteRequest, header: TxnHeader
         throw new JuteDecodeError("TTL mode in a create op without a TTL");
       }
       const type = flags === CreateMode.CONTAINER ? OpCode.createContainer : OpCode.create;
-      return prepCreate(ctx, request, header, type, { ...op.request, ttl: -1n });
+      return prepCreate(ctx, request, header, type, op.request, -1n);
     }
     case OpCode.createTTL:
-      return prepCreate(ctx, request, header, op.type, op.request);
+      return prepCreate(ctx, request, header, op.type, op.request, op.request.ttl);
     case OpCode.delete:
       return prepDelete(ctx, request, header, op.request.path, op.request.version);
     case OpCode.setData:

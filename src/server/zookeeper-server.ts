@@ -707,8 +707,8 @@ export class ZooKeeperServer {
     } else if (logged.header.type === OpCode.closeSession) {
       this.committedSessions.delete(logged.header.clientId);
     }
+    // A multi's ops have added their triggers to the multi's list.
     for (const event of result.events) this.deliver(event);
-    for (const inner of result.multiResults ?? []) for (const event of inner.events) this.deliver(event);
     if (logged.header.type === OpCode.closeSession) {
       const sessionId = logged.header.clientId;
       this.sessions.remove(sessionId);

@@ -11,6 +11,11 @@ export const openUnsafeAcl: readonly ACL[] = Object.freeze([
 ]);
 
 function keyOf(acl: readonly ACL[]): string {
+  // The common one-entry list without the intermediate array (the same key as below).
+  if (acl.length === 1) {
+    const { perms, id } = acl[0]!;
+    return `${perms}\u0000${id.scheme}\u0000${id.id}`;
+  }
   return acl.map((entry) => `${entry.perms}\u0000${entry.id.scheme}\u0000${entry.id.id}`).join("\u0001");
 }
 

@@ -152,6 +152,51 @@ describe("DataTree", () => {
     );
   });
 
+  it("applies a multi's ops with their own types and lists all their triggers on the multi, in order", () => {
+    const tree = new DataTree();
+    create(tree, "/p");
+    const multi: Txn = {
+      type: OpCode.multi,
+      txns: [
+        {
+          type: OpCode.create,
+          txn: { path: "/p/c", data: null, acl: open, ephemeral: false, parentCVersion: -1 },
+        },
+        { type: OpCode.setData, txn: { path: "/p/c", data: Buffer.from("v"), version: 1 } },
+        { type: OpCode.delete, txn: { path: "/p/c" } },
+        { type: OpCode.setData, txn: { path: "/p", data: Buffer.from("w"), version: 1 } },
+      ],
+    };
+    const result = tree.applyTxn(header(OpCode.multi), multi);
+    assert.equal(result.err, 0);
+    assert.deepEqual(
+      result.events.map((event) => [event.type, event.path]),
+      [
+        [EventType.NodeCreated, "/p/c"],
+        [EventType.NodeChildrenChanged, "/p"],
+        [EventType.NodeDataChanged, "/p/c"],
+        [EventType.NodeDeleted, "/p/c"],
+        [EventType.NodeChildrenChanged, "/p"],
+        [EventType.NodeDataChanged, "/p"],
+      ],
+    );
+    const subs = result.multiResults ?? [];
+    assert.deepEqual(
+      subs.map((sub) => [sub.type, sub.err, sub.path, sub.zxid, sub.events.length]),
+      [
+        [OpCode.create, 0, "/p/c", result.zxid, 0],
+        [OpCode.setData, 0, "/p/c", result.zxid, 0],
+        [OpCode.delete, 0, "/p/c", result.zxid, 0],
+        [OpCode.setData, 0, "/p", result.zxid, 0],
+      ],
+    );
+    // A plain create answers with its path only; a setData with the stat it left.
+    assert.equal(subs[0]?.stat, null);
+    assert.equal(subs[1]?.stat?.version, 1);
+    assert.equal(subs[3]?.stat?.mzxid, result.zxid);
+    assert.equal(tree.getNode("/p")?.data?.toString(), "w");
+  });
+
   it("shares and releases ACL cache entries by reference count", () => {
     const tree = new DataTree();
     const before = tree.acls.size;

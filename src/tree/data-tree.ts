@@ -44,8 +44,12 @@ export interface ProcessTxnResult {
   path: string;
   stat: Stat | null;
   multiResults: ProcessTxnResult[] | null;
+  /** The watch triggers, in order; a multi's ops add theirs to the multi's list (their own is empty). */
   events: TriggeredEvent[];
 }
+
+/** The events list of a multi's ops: never added to (they add to their multi's list). */
+const noEvents: TriggeredEvent[] = Object.freeze([]) as unknown as TriggeredEvent[];
 
 class TreeError extends Error {
   constructor(readonly code: number) {
@@ -362,20 +366,29 @@ export class DataTree {
     }
   }
 
-  private process(header: TxnHeader, txn: Txn): ProcessTxnResult {
+  /**
+   * Applies `txn` as `type` (a multi's op has its own type, the rest of its header is the
+   * multi's) and triggers into `events` (a multi's ops into the multi's list).
+   */
+  private process(
+    header: TxnHeader,
+    txn: Txn,
+    type: number = header.type,
+    events: TriggeredEvent[] | null = null,
+  ): ProcessTxnResult {
     const result: ProcessTxnResult = {
       clientId: header.clientId,
       cxid: header.cxid,
       zxid: header.zxid,
-      type: header.type,
+      type,
       err: 0,
       path: "",
       stat: null,
       multiResults: null,
-      events: [],
+      events: events === null ? [] : noEvents,
     };
     try {
-      this.processInto(result, header, txn);
+      this.processInto(result, header, txn, events ?? result.events);
     } catch (error) {
       if (!(error instanceof TreeError)) throw error;
       result.err = error.code;
@@ -383,7 +396,7 @@ export class DataTree {
     return result;
   }
 
-  private processInto(result: ProcessTxnResult, header: TxnHeader, txn: Txn): void {
+  private processInto(result: ProcessTxnResult, header: TxnHeader, txn: Txn, events: TriggeredEvent[]): void {
     const { zxid, time } = header;
     switch (txn.type) {
       case OpCode.create:
@@ -396,19 +409,19 @@ export class DataTree {
         else if (txn.type === OpCode.createContainer) owner = containerOwnerValue;
         else owner = txn.txn.ephemeral ? header.clientId : 0n;
         result.path = path;
-        const stat = this.createNode(path, data, acl, owner, parentCVersion, zxid, time, result.events);
+        const stat = this.createNode(path, data, acl, owner, parentCVersion, zxid, time, events);
         // A plain create answers with the path only (ProcessTxnResult.stat stays null).
-        if (header.type !== OpCode.create) result.stat = stat;
+        if (result.type !== OpCode.create) result.stat = stat;
         return;
       }
       case OpCode.delete:
       case OpCode.deleteContainer:
         result.path = txn.txn.path;
-        this.deleteNode(txn.txn.path, zxid, result.events);
+        this.deleteNode(txn.txn.path, zxid, events);
         return;
       case OpCode.setData:
         result.path = txn.txn.path;
-        result.stat = this.setData(txn.txn.path, txn.txn.data, txn.txn.version, zxid, time, result.events);
+        result.stat = this.setData(txn.txn.path, txn.txn.data, txn.txn.version, zxid, time, events);
         return;
       case OpCode.setACL:
         result.path = txn.txn.path;
@@ -418,10 +431,10 @@ export class DataTree {
         const local = this.ephemerals.get(header.clientId);
         this.ephemerals.delete(header.clientId);
         const inTxn = txn.txn?.paths2Delete ?? null;
-        if (inTxn !== null) this.deleteNodes(inTxn, zxid, result.events);
+        if (inTxn !== null) this.deleteNodes(inTxn, zxid, events);
         if (local !== undefined) {
           if (inTxn !== null) for (const path of inTxn) local.delete(path);
-          this.deleteNodes([...local], zxid, result.events);
+          this.deleteNodes([...local], zxid, events);
         }
         return;
       }
@@ -445,7 +458,7 @@ export class DataTree {
               type: OpCode.error,
               txn: { err: postFailed ? ErrorCode.RUNTIMEINCONSISTENCY : ErrorCode.OK },
             };
-          const sub = this.process({ ...header, type: applied.type }, applied);
+          const sub = this.process(header, applied, applied.type, events);
           result.multiResults.push(sub);
           if (sub.err !== 0 && result.err === 0) result.err = sub.err;
         }

@@ -139,16 +139,27 @@ function writeStat(offset: number, stat: StatPersisted): void {
   scratchView.setBigInt64(offset + 52, stat.ephemeralOwner);
 }
 
+/** Views of the scratch buffer's first N bytes, by N, made once (a view per digest was garbage). */
+const scratchPrefixesMax = 4096 + statBytes;
+const scratchPrefixes: (Buffer | undefined)[] = new Array(scratchPrefixesMax + 1);
+
+function scratchPrefix(bytes: number): Buffer {
+  if (bytes > scratchPrefixesMax) return scratch.subarray(0, bytes);
+  let view = scratchPrefixes[bytes];
+  if (view === undefined) scratchPrefixes[bytes] = view = scratch.subarray(0, bytes);
+  return view;
+}
+
 function computeDigest(crc: number, data: Buffer | null, stat: StatPersisted): number {
   const dataBytes = data === null ? 0 : data.length;
   if (dataBytes + statBytes <= scratch.length) {
     if (dataBytes > 0) data!.copy(scratch, 0);
     writeStat(dataBytes, stat);
-    return crc32(scratch.subarray(0, dataBytes + statBytes), crc);
+    return crc32(scratchPrefix(dataBytes + statBytes), crc);
   }
   const dataCrc = crc32(data!, crc);
   writeStat(0, stat);
-  return crc32(scratch.subarray(0, statBytes), dataCrc);
+  return crc32(scratchPrefix(statBytes), dataCrc);
 }
 
 /**
