@@ -138,19 +138,23 @@ async function main(): Promise<void> {
         }
       }
     }
-    for (const { name, kind } of kinds) {
-      const ensemble = await startThree(root, kind, 2000);
-      try {
-        for (let r = 0; r < repeats; r++) {
+    // Both ensembles stay up and take turns, the order reversed every other repeat, so that
+    // a slow patch of this machine falls on both (each is started once the other listens).
+    const running: { name: string; ensemble: Ensemble }[] = [];
+    try {
+      for (const { name, kind } of kinds)
+        running.push({ name, ensemble: await startThree(root, kind, 2000) });
+      for (let r = 0; r < repeats; r++) {
+        for (const { name, ensemble } of r % 2 === 0 ? running : [...running].reverse()) {
           for (const workload of ["write", "read"]) {
             const report = await throughput(ensemble, workload);
             record(`${workload} ops/s (48 sessions x 4, 100 B)`, name, report.opsPerSecond);
             record(`${workload} p99 ms`, name, report.latencyMs.p99);
           }
         }
-      } finally {
-        await stopEnsemble(ensemble);
       }
+    } finally {
+      for (const { ensemble } of running) await stopEnsemble(ensemble);
     }
     console.log(`3-server ensembles on one machine; ${repeats} repeat(s), medians`);
     console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");
