@@ -171,17 +171,11 @@ export class JuteReader {
     if (length === -1) return null;
     if (length < -1) throw new JuteDecodeError(`negative buffer length ${length}`);
     this.need(length);
-    const start = this.offset;
+    const view = this.buffer.subarray(this.offset, this.offset + length);
     this.offset += length;
     const shared =
-      this.shareLargeValues &&
-      length >= sharedValueBytesMin &&
-      length * 4 >= this.buffer.buffer.byteLength * 3;
-    if (shared) return this.buffer.subarray(start, start + length);
-    // A copy (from Node's pool when small, as Buffer.from would), without a view first.
-    const copy = Buffer.allocUnsafe(length);
-    this.buffer.copy(copy, 0, start, start + length);
-    return copy;
+      this.shareLargeValues && length >= sharedValueBytesMin && length * 4 >= view.buffer.byteLength * 3;
+    return shared ? view : Buffer.from(view);
   }
 
   string(): string | null {
