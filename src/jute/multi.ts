@@ -87,35 +87,38 @@ export function writeMultiRequest(w: JuteWriter, ops: readonly MultiOp[]): void 
 export function readMultiRequest(r: JuteReader): MultiOp[] {
   const ops: MultiOp[] = [];
   for (;;) {
-    const header = MultiHeader.read(r);
-    if (header.done) return ops;
+    // A MultiHeader (type, done, err) read field by field: an object per op was garbage.
+    const type = r.int();
+    const done = r.bool();
+    r.int();
+    if (done) return ops;
     if (ops.length >= multiOpsMax) throw new JuteDecodeError(`multi has more than ${multiOpsMax} ops`);
-    switch (header.type) {
+    switch (type) {
       case OpCode.create:
       case OpCode.create2:
       case OpCode.createContainer:
-        ops.push({ type: header.type, request: CreateRequest.read(r) });
+        ops.push({ type: type, request: CreateRequest.read(r) });
         break;
       case OpCode.createTTL:
-        ops.push({ type: header.type, request: CreateTTLRequest.read(r) });
+        ops.push({ type: type, request: CreateTTLRequest.read(r) });
         break;
       case OpCode.delete:
-        ops.push({ type: header.type, request: DeleteRequest.read(r) });
+        ops.push({ type: type, request: DeleteRequest.read(r) });
         break;
       case OpCode.setData:
-        ops.push({ type: header.type, request: SetDataRequest.read(r) });
+        ops.push({ type: type, request: SetDataRequest.read(r) });
         break;
       case OpCode.check:
-        ops.push({ type: header.type, request: CheckVersionRequest.read(r) });
+        ops.push({ type: type, request: CheckVersionRequest.read(r) });
         break;
       case OpCode.getChildren:
-        ops.push({ type: header.type, request: GetChildrenRequest.read(r) });
+        ops.push({ type: type, request: GetChildrenRequest.read(r) });
         break;
       case OpCode.getData:
-        ops.push({ type: header.type, request: GetDataRequest.read(r) });
+        ops.push({ type: type, request: GetDataRequest.read(r) });
         break;
       default:
-        throw new JuteDecodeError(`invalid op type ${header.type} in multi`);
+        throw new JuteDecodeError(`invalid op type ${type} in multi`);
     }
   }
 }

@@ -480,17 +480,19 @@ function multiOpToTxn(ctx: PrepContext, request: WriteRequest, header: TxnHeader
 }
 
 /** The paths a multi's ops may change (each op's path and its parent), each once. */
-function* opPaths(ops: MultiOp[]): Generator<string> {
+function opPaths(ops: MultiOp[]): string[] {
+  const paths: string[] = [];
   let previous: string | null = null;
   for (const op of ops) {
     const path = normalize(op.request.path);
     // Ops on one path in a row (a common multi) need its paths once.
     if (path === previous) continue;
     previous = path;
-    yield path;
+    paths.push(path);
     const lastSlash = path.lastIndexOf("/");
-    yield lastSlash > 0 ? path.slice(0, lastSlash) : "/";
+    paths.push(lastSlash > 0 ? path.slice(0, lastSlash) : "/");
   }
+  return paths;
 }
 
 function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, ops: MultiOp[]): PreparedTxn {

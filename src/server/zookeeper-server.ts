@@ -910,6 +910,9 @@ function multiResult(result: ProcessTxnResult): MultiResult {
   }
 }
 
+/** A multi reply's room per op: its header (12 bytes), a Stat (80), slack for a short path. */
+const multiReplyBytesPerOp = 128;
+
 /** The reply body for an applied write (FinalRequestProcessor's write cases). */
 function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
   switch (txn.type) {
@@ -924,8 +927,10 @@ function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
     case OpCode.setACL:
       return encodeRecord(SetACLResponse, { stat: statOf(result) });
     case OpCode.multi: {
-      const writer = new JuteWriter();
-      writeMultiResponse(writer, (result.multiResults ?? []).map(multiResult));
+      const results = result.multiResults ?? [];
+      // Sized for a stat per op (a header and a Stat are 92 bytes), so that it rarely grows.
+      const writer = new JuteWriter(16 + results.length * multiReplyBytesPerOp);
+      writeMultiResponse(writer, results.map(multiResult));
       return writer.toBuffer();
     }
     default:
