@@ -155,6 +155,35 @@ for (const [name, start] of servers) {
       await assert.rejects(client.checkWatches("/r", WatcherType.Any), code(ErrorCode.NOWATCHER));
     });
 
+    it("fires the watches of every op of a multi, in op order", async () => {
+      await client.create("/mw");
+      const seen: WatchedEvent[] = [];
+      await client.addWatch("/mw", AddWatchMode.PERSISTENT_RECURSIVE, (event) => seen.push(event));
+      const child = nextEvent();
+      await client.getChildren("/mw", child.watcher);
+      const acl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+      await client.multi([
+        { type: OpCode.create, request: { path: "/mw/a", data: null, acl, flags: 0 } },
+        { type: OpCode.setData, request: { path: "/mw/a", data: Buffer.from("x"), version: -1 } },
+        { type: OpCode.create, request: { path: "/mw/b", data: null, acl, flags: 0 } },
+        { type: OpCode.delete, request: { path: "/mw/a", version: -1 } },
+        { type: OpCode.setData, request: { path: "/mw", data: Buffer.from("y"), version: -1 } },
+      ]);
+      assert.deepEqual(await child.event, { type: EventType.NodeChildrenChanged, state: 3, path: "/mw" });
+      // The multi's notifications all precede the reply to a later request.
+      await client.exists("/");
+      assert.deepEqual(
+        seen.map((event) => [event.type, event.path]),
+        [
+          [EventType.NodeCreated, "/mw/a"],
+          [EventType.NodeDataChanged, "/mw/a"],
+          [EventType.NodeCreated, "/mw/b"],
+          [EventType.NodeDeleted, "/mw/a"],
+          [EventType.NodeDataChanged, "/mw"],
+        ],
+      );
+    });
+
     it("runs multi all or nothing with ZooKeeper's per-op results", async () => {
       const results = await client.multi([
         {
