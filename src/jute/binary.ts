@@ -11,6 +11,9 @@ export class JuteDecodeError extends Error {
 }
 
 /** Appends jute values to a growing buffer. */
+/** Strings up to this many chars are tried as ASCII, byte by byte (JuteWriter.string). */
+const asciiCopyCharsMax = 64;
+
 export class JuteWriter {
   private buffer: Buffer;
   /** A view on `buffer` for 64-bit writes (V8's DataView is far faster than Buffer's BigInt writes). */
@@ -66,12 +69,33 @@ export class JuteWriter {
   /** A length-prefixed UTF-8 string. */
   string(value: string | null): this {
     if (value === null) return this.int(-1);
+    if (value.length <= asciiCopyCharsMax && this.ascii(value)) return this;
     const bytes = Buffer.byteLength(value, "utf8");
     this.int(bytes);
     this.reserve(bytes);
     this.buffer.write(value, this.length, bytes, "utf8");
     this.length += bytes;
     return this;
+  }
+
+  /**
+   * Writes a short string as length and bytes if every char is ASCII (a path, usually):
+   * a loop here is about four times faster than Buffer's two native calls. Returns false,
+   * having written nothing that counts, at the first char that is not.
+   */
+  private ascii(value: string): boolean {
+    const chars = value.length;
+    this.reserve(4 + chars);
+    const buffer = this.buffer;
+    const start = this.length + 4;
+    for (let i = 0; i < chars; i++) {
+      const code = value.charCodeAt(i);
+      if (code >= 0x80) return false;
+      buffer[start + i] = code;
+    }
+    this.view.setInt32(this.length, chars);
+    this.length = start + chars;
+    return true;
   }
 
   /** Raw bytes with no length prefix. */

@@ -147,6 +147,42 @@ describe("jute records", () => {
     );
   });
 
+  it("writes every string as its UTF-8 length and bytes, ASCII or not, short or long", () => {
+    // Short ASCII strings take a byte loop, the rest Buffer's encoder; a non-ASCII char
+    // anywhere, and a writer that must grow, must not matter.
+    const chars = fc.constantFrom("a", "/", "\u007f", "\u0080", "é", "ÿ", "€", "😀");
+    const text = fc.oneof(
+      fc.string({ unit: "binary", maxLength: 70 }),
+      fc.array(chars, { maxLength: 70 }).map((list) => list.join("")),
+      // Mostly ASCII, at and around the length where the byte loop gives way.
+      fc
+        .tuple(fc.integer({ min: 62, max: 66 }), fc.option(chars, { nil: "" }))
+        .map(([length, last]) => "p".repeat(length) + last),
+    );
+    fc.assert(
+      fc.property(fc.array(text, { maxLength: 6 }), fc.integer({ min: 1, max: 64 }), (values, initial) => {
+        const w = new JuteWriter(initial);
+        for (const value of values) w.int(7).string(value);
+        const expected = Buffer.concat(
+          values.flatMap((value) => {
+            const bytes = Buffer.from(value, "utf8");
+            const header = Buffer.alloc(8);
+            header.writeInt32BE(7, 0);
+            header.writeInt32BE(bytes.length, 4);
+            return [header, bytes];
+          }),
+        );
+        assert.deepEqual(w.toBuffer(), expected);
+        const r = new JuteReader(w.toBuffer());
+        for (const value of values) {
+          assert.equal(r.int(), 7);
+          assert.equal(r.string(), Buffer.from(value, "utf8").toString("utf8"));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("writes null buffers and strings as length -1 and reads them back", () => {
     const bytes = new JuteWriter().buffer_(null).string(null).toBuffer();
     assert.equal(bytes.toString("hex"), "ffffffffffffffff");
