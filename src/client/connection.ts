@@ -179,7 +179,7 @@ export class Connection extends EventEmitter {
   private onConnectResponse(socket: net.Socket, frame: Buffer): void {
     const response = ConnectResponse.read(new JuteReader(frame));
     if (response.timeOut <= 0) {
-      this.finish("expired", new KeeperError(ErrorCode.SESSIONEXPIRED));
+      this.finish("expired", ErrorCode.SESSIONEXPIRED);
       socket.destroy();
       return;
     }
@@ -217,8 +217,7 @@ export class Connection extends EventEmitter {
       case Xid.setWatches:
         return;
       case Xid.auth:
-        if (header.err === ErrorCode.AUTHFAILED)
-          this.finish("authFailed", new KeeperError(ErrorCode.AUTHFAILED));
+        if (header.err === ErrorCode.AUTHFAILED) this.finish("authFailed", ErrorCode.AUTHFAILED);
         return;
     }
     const pending = this.inFlight.shift();
@@ -312,11 +311,17 @@ export class Connection extends EventEmitter {
     if (this.state === "connected") this.sendAuth(scheme, auth);
   }
 
-  private finish(state: ConnectionState, error: Error): void {
+  /** Ends the connection for good; requests still pending fail with `code`. */
+  private finish(state: ConnectionState, code: number): void {
     if (this.isFinished()) return;
     this.stopPings();
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
-    for (const pending of [...this.inFlight.splice(0), ...this.waiting.splice(0)]) pending.reject(error);
+    const pending = [...this.inFlight.splice(0), ...this.waiting.splice(0)];
+    // One error for them all, made only when there is one to fail (an Error records a stack).
+    if (pending.length > 0) {
+      const error = new KeeperError(code);
+      for (const request of pending) request.reject(error);
+    }
     this.setState(state);
   }
 
@@ -326,7 +331,7 @@ export class Connection extends EventEmitter {
     if (this.state === "connected") {
       await this.request(OpCode.closeSession, Buffer.alloc(0)).catch(() => undefined);
     }
-    this.finish("closed", new KeeperError(ErrorCode.CONNECTIONLOSS));
+    this.finish("closed", ErrorCode.CONNECTIONLOSS);
     // Whatever this turn queued goes before the end of the stream.
     this.outgoing?.flush();
     this.socket?.end();
@@ -336,7 +341,7 @@ export class Connection extends EventEmitter {
   /** Ends this client without closing its session, as a crashed client would. */
   abandon(): void {
     if (this.isFinished()) return;
-    this.finish("closed", new KeeperError(ErrorCode.CONNECTIONLOSS));
+    this.finish("closed", ErrorCode.CONNECTIONLOSS);
     this.socket?.destroy();
     this.socket = null;
   }
