@@ -279,6 +279,19 @@ for (const [name, start] of servers) {
       assert.deepEqual(await changed.event, { type: EventType.NodeDataChanged, state: 3, path: "/again" });
     });
 
+    it("fails the requests still pending when it is abandoned, each with CONNECTIONLOSS", {
+      timeout: 30_000,
+    }, async () => {
+      for (const count of [1, 3]) {
+        const doomed = await ZooKeeperClient.connect(server.connectString);
+        const requests = [() => doomed.create("/never"), () => doomed.exists("/"), () => doomed.getData("/")];
+        const pending = requests.slice(0, count).map((request) => request());
+        doomed.abandon();
+        await Promise.all(pending.map((request) => assert.rejects(request, code(ErrorCode.CONNECTIONLOSS))));
+      }
+      assert.equal(await client.exists("/never"), null);
+    });
+
     it("refuses to resume a session with the wrong password", async () => {
       await assert.rejects(
         ZooKeeperClient.connect(server.connectString, {
