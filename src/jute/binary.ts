@@ -10,10 +10,10 @@ export class JuteDecodeError extends Error {
   override name = "JuteDecodeError";
 }
 
-/** Appends jute values to a growing buffer. */
 /** Strings up to this many chars are tried as ASCII, byte by byte (JuteWriter.string). */
 const asciiCopyCharsMax = 64;
 
+/** Appends jute values to a growing buffer. */
 export class JuteWriter {
   private buffer: Buffer;
   /** A view on `buffer` for 64-bit writes (V8's DataView is far faster than Buffer's BigInt writes). */

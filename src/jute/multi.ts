@@ -97,25 +97,25 @@ export function readMultiRequest(r: JuteReader): MultiOp[] {
       case OpCode.create:
       case OpCode.create2:
       case OpCode.createContainer:
-        ops.push({ type: type, request: CreateRequest.read(r) });
+        ops.push({ type, request: CreateRequest.read(r) });
         break;
       case OpCode.createTTL:
-        ops.push({ type: type, request: CreateTTLRequest.read(r) });
+        ops.push({ type, request: CreateTTLRequest.read(r) });
         break;
       case OpCode.delete:
-        ops.push({ type: type, request: DeleteRequest.read(r) });
+        ops.push({ type, request: DeleteRequest.read(r) });
         break;
       case OpCode.setData:
-        ops.push({ type: type, request: SetDataRequest.read(r) });
+        ops.push({ type, request: SetDataRequest.read(r) });
         break;
       case OpCode.check:
-        ops.push({ type: type, request: CheckVersionRequest.read(r) });
+        ops.push({ type, request: CheckVersionRequest.read(r) });
         break;
       case OpCode.getChildren:
-        ops.push({ type: type, request: GetChildrenRequest.read(r) });
+        ops.push({ type, request: GetChildrenRequest.read(r) });
         break;
       case OpCode.getData:
-        ops.push({ type: type, request: GetDataRequest.read(r) });
+        ops.push({ type, request: GetDataRequest.read(r) });
         break;
       default:
         throw new JuteDecodeError(`invalid op type ${type} in multi`);

@@ -910,7 +910,7 @@ function multiResult(result: ProcessTxnResult): MultiResult {
   }
 }
 
-/** A multi reply's room per op: its header (12 bytes), a Stat (80), slack for a short path. */
+/** A multi reply's room per op: its header (9 bytes), a Stat (68), slack for a create's path. */
 const multiReplyBytesPerOp = 128;
 
 /** The reply body for an applied write (FinalRequestProcessor's write cases). */
@@ -928,7 +928,7 @@ function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
       return encodeRecord(SetACLResponse, { stat: statOf(result) });
     case OpCode.multi: {
       const results = result.multiResults ?? [];
-      // Sized for a stat per op (a header and a Stat are 92 bytes), so that it rarely grows.
+      // Sized for a header and a stat per op, so that it rarely grows.
       const writer = new JuteWriter(16 + results.length * multiReplyBytesPerOp);
       writeMultiResponse(writer, results.map(multiResult));
       return writer.toBuffer();
