@@ -8,7 +8,10 @@
  * repeats with their spread), RSS and CPU seconds per server, and writes
  * bench/results/compare-<date>.json and .html (charts to open in a browser).
  *
- *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--sessions 32] [--in-flight 4] [--quick]
+ * Before the measured repeats each server runs every workload once, unmeasured (--warmup
+ * seconds, 2 by default): a JVM's JIT, and V8's, are then warm when the first repeat starts.
+ *
+ *   npm run bench:compare -- [--seconds 5] [--repeats 3] [--warmup 2] [--sessions 32] [--in-flight 4] [--quick]
  *                            [--only "write,read 1"]   (workloads whose names contain one of these)
  *                            [--zkts key=value,...]    (settings for the zkts server only)
  */
@@ -39,6 +42,7 @@ const option = (name: string, fallback: string) => optionValue(args, name, fallb
 const quick = args.includes("--quick");
 const seconds = Number(option("seconds", quick ? "2" : "5"));
 const repeats = Number(option("repeats", quick ? "1" : "3"));
+const warmupSeconds = Number(option("warmup", quick ? "0" : "2"));
 const sessions = Number(option("sessions", "32"));
 const inFlight = Number(option("in-flight", "4"));
 
@@ -94,7 +98,7 @@ const zktsSettings = Object.fromEntries(
 const cases = allCases.filter((c) => only.length === 0 || only.some((name) => c.name.includes(name)));
 if (cases.length === 0) throw new Error(`--only ${only.join(",")} matches no workload`);
 
-async function bench(server: Running, c: Case): Promise<BenchReport> {
+async function bench(server: Running, c: Case, runSeconds = seconds): Promise<BenchReport> {
   const { stdout } = await run(
     process.execPath,
     [
@@ -112,12 +116,12 @@ async function bench(server: Running, c: Case): Promise<BenchReport> {
       "--value-bytes",
       String(c.valueBytes),
       "--seconds",
-      String(seconds),
+      String(runSeconds),
       "--processes",
       String(c.processes),
       "--json",
     ],
-    { maxBuffer: 1 << 20, timeout: (seconds + 120) * 1000 },
+    { maxBuffer: 1 << 20, timeout: (runSeconds + 120) * 1000 },
   );
   return JSON.parse(stdout.trim().split("\n").pop()!) as BenchReport;
 }
@@ -208,16 +212,29 @@ async function main(): Promise<void> {
       zkts: await startServer("zkts", join(root, "zkts"), zktsSettings),
     };
     const runs: Record<Kind, Run[][]> = { zookeeper: cases.map(() => []), zkts: cases.map(() => []) };
+    /** Runs `kind` alone: the other server is paused (SIGSTOP) while this one is measured. */
+    const alone = (kind: Kind) => {
+      const other: Kind = kind === "zkts" ? "zookeeper" : "zkts";
+      servers[other].child.kill("SIGSTOP");
+      servers[kind].child.kill("SIGCONT");
+    };
+    if (warmupSeconds > 0) {
+      for (const c of cases) {
+        for (const kind of ["zookeeper", "zkts"] as const) {
+          alone(kind);
+          await bench(servers[kind], c, warmupSeconds);
+        }
+      }
+      process.stderr.write(`warm-up done (${warmupSeconds} s per workload and server, not counted)\n`);
+    }
     for (let r = 0; r < repeats; r++) {
       for (const [i, c] of cases.entries()) {
         // Alternate which server goes first, so drift in the machine hits both alike.
         const order: Kind[] = (r + i) % 2 === 0 ? ["zookeeper", "zkts"] : ["zkts", "zookeeper"];
         for (const kind of order) {
-          // The other server is paused while this one is measured: its background work (a
-          // JVM's garbage collection, a snapshot being written) must not land on these numbers.
-          const other: Kind = kind === "zkts" ? "zookeeper" : "zkts";
-          servers[other].child.kill("SIGSTOP");
-          servers[kind].child.kill("SIGCONT");
+          // The other server's background work (a JVM's garbage collection, a snapshot being
+          // written) must not land on these numbers.
+          alone(kind);
           const cpuBefore = cpuSeconds(servers[kind].child.pid!);
           const report = await bench(servers[kind], c);
           const cpu = cpuSeconds(servers[kind].child.pid!) - cpuBefore;
@@ -249,7 +266,7 @@ async function main(): Promise<void> {
     }));
     const date = new Date().toISOString();
     console.log(
-      `raw fdatasync p50 ${fdatasync.p50Ms.toFixed(3)} ms; ${seconds} s per run, ${repeats} repeats, medians (min-max)`,
+      `raw fdatasync p50 ${fdatasync.p50Ms.toFixed(3)} ms; ${seconds} s per run, ${repeats} repeats after a ${warmupSeconds} s warm-up, medians (min-max)`,
     );
     console.log(
       "| workload | ZooKeeper ops/s | p50/p99 ms | CPU µs/req | zkts ops/s | p50/p99 ms | CPU µs/req | zkts/ZooKeeper ops/s | paired | CPU per req |",
@@ -270,7 +287,7 @@ async function main(): Promise<void> {
     // A run of some workloads, or with other settings, does not replace the day's full report.
     const partial = only.length > 0 || Object.keys(zktsSettings).length > 0;
     const stem = join(resultsDir, `compare-${date.slice(0, 10)}${partial ? "-some" : ""}`);
-    const results = { date, seconds, repeats, zktsSettings, fdatasync, rows, servers: usage };
+    const results = { date, seconds, repeats, warmupSeconds, zktsSettings, fdatasync, rows, servers: usage };
     writeFileSync(`${stem}.json`, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(`${stem}.html`, html(results));
     console.log(`wrote ${stem}.json and ${stem}.html`);
