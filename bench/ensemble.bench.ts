@@ -37,12 +37,40 @@ const kinds: { name: string; kind: MemberKind }[] = [
   { name: "zkts", kind: "zkts" },
 ];
 
-async function startThree(root: string, kind: MemberKind, tickTime: number): Promise<Ensemble> {
-  const ensemble = await layoutEnsemble(mkdtempSync(join(root, `${kind}-`)), [kind, kind, kind], {
-    tickTime: String(tickTime),
-  });
-  await startEnsemble(ensemble);
-  await waitForLeader(ensemble, 120_000);
+/** Every port an ensemble's members were given (a follower need not be listening on all). */
+function portsOf(ensemble: Ensemble): number[] {
+  return ensemble.members.flatMap((member) => [member.clientPort, member.quorumPort, member.electionPort]);
+}
+
+/** Layouts tried for ports that no running ensemble was given. */
+const layoutAttemptsMax = 20;
+
+/**
+ * Starts three servers of `kind` and waits for their leader; on failure stops what it started.
+ * `avoid`: ports of an ensemble still running, which a follower may not be listening on yet.
+ */
+async function startThree(
+  root: string,
+  kind: MemberKind,
+  tickTime: number,
+  avoid: ReadonlySet<number> = new Set(),
+): Promise<Ensemble> {
+  let ensemble: Ensemble | null = null;
+  for (let attempt = 0; attempt < layoutAttemptsMax && ensemble === null; attempt++) {
+    const laidOut = await layoutEnsemble(mkdtempSync(join(root, `${kind}-`)), [kind, kind, kind], {
+      tickTime: String(tickTime),
+    });
+    if (!portsOf(laidOut).some((port) => avoid.has(port))) ensemble = laidOut;
+  }
+  if (ensemble === null)
+    throw new Error(`no ports free of the running ensemble's in ${layoutAttemptsMax} layouts`);
+  try {
+    await startEnsemble(ensemble);
+    await waitForLeader(ensemble, 120_000);
+  } catch (error) {
+    await stopEnsemble(ensemble).catch(() => {});
+    throw error;
+  }
   return ensemble;
 }
 
@@ -139,11 +167,13 @@ async function main(): Promise<void> {
       }
     }
     // Both ensembles stay up and take turns, the order reversed every other repeat, so that
-    // a slow patch of this machine falls on both (each is started once the other listens).
+    // a slow patch of this machine falls on both. The second is given none of the first's ports.
     const running: { name: string; ensemble: Ensemble }[] = [];
     try {
-      for (const { name, kind } of kinds)
-        running.push({ name, ensemble: await startThree(root, kind, 2000) });
+      for (const { name, kind } of kinds) {
+        const taken = new Set(running.flatMap(({ ensemble }) => portsOf(ensemble)));
+        running.push({ name, ensemble: await startThree(root, kind, 2000, taken) });
+      }
       for (let r = 0; r < repeats; r++) {
         for (const { name, ensemble } of r % 2 === 0 ? running : [...running].reverse()) {
           for (const workload of ["write", "read"]) {
@@ -154,7 +184,8 @@ async function main(): Promise<void> {
         }
       }
     } finally {
-      for (const { ensemble } of running) await stopEnsemble(ensemble);
+      // Each is stopped even if stopping another fails.
+      await Promise.allSettled(running.map(({ ensemble }) => stopEnsemble(ensemble)));
     }
     console.log(`3-server ensembles on one machine; ${repeats} repeat(s), medians`);
     console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");

@@ -21,6 +21,8 @@ export interface Member {
   id: bigint;
   kind: MemberKind;
   clientPort: number;
+  /** The port it listens on for learners while it leads (not the proxy's). */
+  quorumPort: number;
   electionPort: number;
   dataDir: string;
   config: string;
@@ -109,6 +111,7 @@ export async function layoutEnsemble(
       id,
       kind,
       clientPort: ports[index] ?? 0,
+      quorumPort: quorumPorts[index] ?? 0,
       electionPort: electionPorts[index] ?? 0,
       dataDir,
       config,
