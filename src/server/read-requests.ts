@@ -94,13 +94,6 @@ function maskDigests(acl: ACL[]): ACL[] {
   );
 }
 
-/**
- * A getData value larger than the connection packs (copies) into its outgoing bytes is
- * sent from the node's own buffer (a copy of 100 KiB per read, and the allocation, cost
- * more than another buffer in the writev).
- */
-const replyCopyBytesMax = packedPartBytesMax;
-
 /** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
 function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {
   const writer = new JuteWriter(sizeHint);
@@ -131,7 +124,10 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       const { path, watch } = GetDataRequest.read(reader);
       const reply = getData(ctx, path, watch);
       const data = reply.data;
-      if (data !== null && data.length > replyCopyBytesMax) {
+      // A value larger than a connection packs (copies) into its outgoing bytes is sent from
+      // the node's own buffer: a copy of 100 KiB per read, and its allocation, cost more than
+      // another buffer in the writev.
+      if (data !== null && data.length > packedPartBytesMax) {
         // GetDataResponse as three parts: the length, the node's data itself, the stat.
         const length = Buffer.allocUnsafe(4);
         length.writeInt32BE(data.length, 0);

@@ -40,14 +40,13 @@ export function adler32Range(bytes: Uint8Array, start: number, end: number, runn
   const modulus = 65521;
   let a = running & 0xffff;
   let b = running >>> 16;
-  const length = end;
   let i = start;
-  while (i < length) {
+  while (i < end) {
     // 5552 is the largest run for which the sums cannot pass 2^32 before the modulo.
-    const end = Math.min(length, i + 5552);
+    const runEnd = Math.min(end, i + 5552);
     // 16 bytes at a time: b gains 16·a plus each byte weighted by how many sums it is in,
     // independent products the CPU overlaps (about twice the speed of a byte at a time).
-    for (; i + 16 <= end; i += 16) {
+    for (; i + 16 <= runEnd; i += 16) {
       const x0 = bytes[i]!;
       const x1 = bytes[i + 1]!;
       const x2 = bytes[i + 2]!;
@@ -84,7 +83,7 @@ export function adler32Range(bytes: Uint8Array, start: number, end: number, runn
         x15;
       a += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15;
     }
-    for (; i < end; i++) {
+    for (; i < runEnd; i++) {
       a += bytes[i]!;
       b += a;
     }

@@ -12,6 +12,7 @@ import {
   KeeperError,
   MultiError,
   OpCode,
+  openAclUnsafe,
   type WatchedEvent,
   WatcherType,
   ZooKeeperClient,
@@ -161,7 +162,7 @@ for (const [name, start] of servers) {
       await client.addWatch("/mw", AddWatchMode.PERSISTENT_RECURSIVE, (event) => seen.push(event));
       const child = nextEvent();
       await client.getChildren("/mw", child.watcher);
-      const acl = [{ perms: 31, id: { scheme: "world", id: "anyone" } }];
+      const acl = openAclUnsafe;
       await client.multi([
         { type: OpCode.create, request: { path: "/mw/a", data: null, acl, flags: 0 } },
         { type: OpCode.setData, request: { path: "/mw/a", data: Buffer.from("x"), version: -1 } },
@@ -191,7 +192,7 @@ for (const [name, start] of servers) {
           request: {
             path: "/m",
             data: null,
-            acl: [{ perms: 31, id: { scheme: "world", id: "anyone" } }],
+            acl: openAclUnsafe,
             flags: 0,
           },
         },
