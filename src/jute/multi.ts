@@ -81,7 +81,7 @@ export function writeMultiRequest(w: JuteWriter, ops: readonly MultiOp[]): void 
         break;
     }
   }
-  MultiHeader.write(w, { type: -1, done: true, err: -1 });
+  writeMultiEnd(w);
 }
 
 export function readMultiRequest(r: JuteReader): MultiOp[] {
@@ -123,13 +123,19 @@ export function readMultiRequest(r: JuteReader): MultiOp[] {
   }
 }
 
+/** The header in front of one op's result in a multi response. */
+export function writeMultiResultHeader(w: JuteWriter, type: number, err: number): void {
+  w.int(type).bool(false).int(err);
+}
+
+/** The header that closes a multi request or response: {type: -1, done: true, err: -1}. */
+export function writeMultiEnd(w: JuteWriter): void {
+  w.int(-1).bool(true).int(-1);
+}
+
 export function writeMultiResponse(w: JuteWriter, results: readonly MultiResult[]): void {
   for (const result of results) {
-    MultiHeader.write(w, {
-      type: result.type,
-      done: false,
-      err: result.type === OpCode.error ? result.err : 0,
-    });
+    writeMultiResultHeader(w, result.type, result.type === OpCode.error ? result.err : 0);
     switch (result.type) {
       case OpCode.create:
         CreateResponse.write(w, { path: result.path });
@@ -154,7 +160,7 @@ export function writeMultiResponse(w: JuteWriter, results: readonly MultiResult[
         break;
     }
   }
-  MultiHeader.write(w, { type: -1, done: true, err: -1 });
+  writeMultiEnd(w);
 }
 
 export function readMultiResponse(r: JuteReader): MultiResult[] {

@@ -7,18 +7,9 @@
 import { JuteWriter } from "../jute/binary.js";
 import { ErrorCode, KeeperState, OpCode, Perms, Xid } from "../jute/constants.js";
 import { KeeperError } from "../jute/keeper-error.js";
-import { type MultiResult, writeMultiResponse } from "../jute/multi.js";
-import {
-  type ConnectRequest,
-  Create2Response,
-  CreateResponse,
-  type Id,
-  SetACLResponse,
-  SetDataResponse,
-  type Stat,
-  type TxnHeader,
-} from "../jute/records.js";
-import type { Txn } from "../jute/txn.js";
+import { writeMultiEnd, writeMultiResultHeader } from "../jute/multi.js";
+import { type ConnectRequest, type Id, Stat, type TxnHeader } from "../jute/records.js";
+import { packedPartBytesMax } from "../net/outgoing-bytes.js";
 import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
 import { treeSnapshotSource } from "../storage/data-directory.js";
 import type { SnapshotSource } from "../storage/snapshot-format.js";
@@ -32,6 +23,11 @@ import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
 import { isWriteOp, type PrepContext, prepWrite, treeDigestOf } from "./prep-request.js";
 import { answerRead, isReadOp, type ReplyBody } from "./read-requests.js";
+
+/** The reply scratch writer's size: a multi of about 50 setData replies fits. */
+const replyScratchBytes = 4096;
+/** A scratch grown past this by a large multi reply is let go after it. */
+const replyScratchBytesMax = 64 * 1024;
 
 /** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
 export interface Clock {
@@ -51,7 +47,11 @@ export interface ClientConnection {
   sessionId: bigint;
   sessionTimeoutMs: number;
   readonly authInfo: Id[];
-  /** Sends a reply frame: ReplyHeader then body. */
+  /**
+   * Sends a reply frame: ReplyHeader then body. A body part of up to `packedPartBytesMax`
+   * bytes may be the server's scratch, written over by the next reply: copy it, or send it,
+   * before returning.
+   */
   sendReply(xid: number, zxid: bigint, err: number, body: ReplyBody): void;
   /** Sends a ConnectResponse (with the trailing read-only flag when the client sent one). */
   sendConnectResponse(timeoutMs: number, sessionId: bigint, password: Buffer): void;
@@ -77,7 +77,9 @@ type Pending = { receivedMs: number } & (
       done: boolean;
       zxid: bigint;
       err: number;
-      reply: Buffer | null;
+      /** The applied txn's type and what the tree answered (null for a failed write): the reply. */
+      txnType: number;
+      result: ProcessTxnResult | null;
       closeAfter: boolean;
     }
   | { kind: "connect"; done: boolean }
@@ -160,6 +162,8 @@ export class ZooKeeperServer {
   readonly sessions: SessionTracker;
   readonly stats: ServerStats;
   private readonly changes = new OutstandingChanges();
+  /** Write replies are encoded here, then copied by the connection (see `sendReply`). */
+  private replyScratch = new JuteWriter(replyScratchBytes);
   private readonly clock: Clock;
   private readonly groupCommit: GroupCommit;
   private readonly log: DurableLog;
@@ -421,7 +425,8 @@ export class ZooKeeperServer {
         done: false,
         zxid: 0n,
         err: 0,
-        reply: null,
+        txnType: 0,
+        result: null,
         closeAfter: false,
         receivedMs,
       };
@@ -675,7 +680,8 @@ export class ZooKeeperServer {
         // failures travel in its results, its header says OK.
         const err = origin.error !== 0 ? origin.error : logged.txn.type === OpCode.multi ? 0 : result.err;
         entry.err = err;
-        entry.reply = err === 0 ? writeReply(logged.txn, result) : null;
+        entry.txnType = logged.txn.type;
+        entry.result = err === 0 ? result : null;
         entry.closeAfter = logged.header.type === OpCode.closeSession;
       } else if (entry !== null && entry.kind === "connect") {
         entry.done = true;
@@ -767,7 +773,7 @@ export class ZooKeeperServer {
           connection.sendReply(Xid.ping, this.tree.lastProcessedZxid, 0, null);
           break;
         case "write":
-          connection.sendReply(head.xid, head.zxid, head.err, head.reply);
+          connection.sendReply(head.xid, head.zxid, head.err, this.writeReplyBody(head.txnType, head.result));
           if (head.closeAfter) {
             connection.close("session closed by client", true);
             return;
@@ -805,6 +811,21 @@ export class ZooKeeperServer {
       state.paused = false;
       connection.setReading(true);
     }
+  }
+
+  /**
+   * The reply body for an applied write, in the scratch writer: no writer, buffer and view
+   * per reply. A body too large for a connection to copy gets its own buffer.
+   */
+  private writeReplyBody(txnType: number, result: ProcessTxnResult | null): Buffer | null {
+    if (result === null) return null;
+    const writer = this.replyScratch;
+    writer.reset();
+    if (!writeReply(writer, txnType, result)) return null;
+    if (writer.byteLength <= packedPartBytesMax) return writer.toBuffer();
+    const body = Buffer.from(writer.toBuffer());
+    if (writer.capacity > replyScratchBytesMax) this.replyScratch = new JuteWriter(replyScratchBytes);
+    return body;
   }
 
   private recordLatency(latencyMs: number): void {
@@ -877,12 +898,6 @@ function encodeEvent(type: number, state: number, path: string): Buffer {
   return writer.toBuffer();
 }
 
-function encodeRecord<T>(codec: { write(w: JuteWriter, v: T): void }, value: T): Buffer {
-  const writer = new JuteWriter();
-  codec.write(writer, value);
-  return writer.toBuffer();
-}
-
 /** The stat of a successful create, setData or setACL: the tree always reports one. */
 function statOf(result: ProcessTxnResult): Stat {
   if (result.stat === null)
@@ -890,50 +905,62 @@ function statOf(result: ProcessTxnResult): Stat {
   return result.stat;
 }
 
-function multiResult(result: ProcessTxnResult): MultiResult {
+/** A multi op's result in the reply: its header, then its record (MultiResponse). */
+function writeMultiResult(writer: JuteWriter, result: ProcessTxnResult): void {
   switch (result.type) {
     case OpCode.check:
-      return { type: OpCode.check };
+      writeMultiResultHeader(writer, OpCode.check, 0);
+      return;
     case OpCode.create:
-      return { type: OpCode.create, path: result.path };
+      writeMultiResultHeader(writer, OpCode.create, 0);
+      writer.string(result.path);
+      return;
     case OpCode.create2:
     case OpCode.createTTL:
     case OpCode.createContainer:
-      return { type: OpCode.create2, path: result.path, stat: statOf(result) };
+      writeMultiResultHeader(writer, OpCode.create2, 0);
+      writer.string(result.path);
+      Stat.write(writer, statOf(result));
+      return;
     case OpCode.delete:
     case OpCode.deleteContainer:
-      return { type: OpCode.delete };
+      writeMultiResultHeader(writer, OpCode.delete, 0);
+      return;
     case OpCode.setData:
-      return { type: OpCode.setData, stat: statOf(result) };
+      writeMultiResultHeader(writer, OpCode.setData, 0);
+      Stat.write(writer, statOf(result));
+      return;
     default:
-      return { type: OpCode.error, err: result.err };
+      // ErrorResponse: the err, again after the header's.
+      writeMultiResultHeader(writer, OpCode.error, result.err);
+      writer.int(result.err);
   }
 }
 
-/** A multi reply's room per op: its header (9 bytes), a Stat (68), slack for a create's path. */
-const multiReplyBytesPerOp = 128;
-
-/** The reply body for an applied write (FinalRequestProcessor's write cases). */
-function writeReply(txn: Txn, result: ProcessTxnResult): Buffer | null {
-  switch (txn.type) {
+/**
+ * Writes the reply body for an applied write (FinalRequestProcessor's write cases); false
+ * when the reply has none.
+ */
+function writeReply(writer: JuteWriter, txnType: number, result: ProcessTxnResult): boolean {
+  switch (txnType) {
     case OpCode.create:
-      return encodeRecord(CreateResponse, { path: result.path });
+      writer.string(result.path);
+      return true;
     case OpCode.create2:
     case OpCode.createTTL:
     case OpCode.createContainer:
-      return encodeRecord(Create2Response, { path: result.path, stat: statOf(result) });
+      writer.string(result.path);
+      Stat.write(writer, statOf(result));
+      return true;
     case OpCode.setData:
-      return encodeRecord(SetDataResponse, { stat: statOf(result) });
     case OpCode.setACL:
-      return encodeRecord(SetACLResponse, { stat: statOf(result) });
-    case OpCode.multi: {
-      const results = result.multiResults ?? [];
-      // Sized for a header and a stat per op, so that it rarely grows.
-      const writer = new JuteWriter(16 + results.length * multiReplyBytesPerOp);
-      writeMultiResponse(writer, results.map(multiResult));
-      return writer.toBuffer();
-    }
+      Stat.write(writer, statOf(result));
+      return true;
+    case OpCode.multi:
+      for (const sub of result.multiResults ?? []) writeMultiResult(writer, sub);
+      writeMultiEnd(writer);
+      return true;
     default:
-      return null;
+      return false;
   }
 }

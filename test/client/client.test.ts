@@ -228,6 +228,33 @@ for (const [name, start] of servers) {
       assert.deepEqual(reads[1], { type: OpCode.error, err: ErrorCode.NONODE });
     });
 
+    it("answers writes pipelined in one turn with their own replies, a large multi's among them", async () => {
+      await client.create("/piped", null);
+      const setOp = {
+        type: OpCode.setData,
+        request: { path: "/piped", data: Buffer.from("v"), version: -1 },
+      };
+      // 100 setData results (77 bytes each) make a reply of over 4 KiB; the replies after it
+      // leave in the same turn.
+      const bigMulti = client.multi(Array.from({ length: 100 }, () => setOp));
+      const set = client.setData("/piped", Buffer.from("w"));
+      const created = client.create("/piped/c", "x");
+      const smallMulti = client.multi([setOp, setOp]);
+      const results = await bigMulti;
+      assert.deepEqual(
+        results.map((result) => (result.type === OpCode.setData ? result.stat.version : -1)),
+        Array.from({ length: 100 }, (_, i) => i + 1),
+      );
+      assert.equal((await set).version, 101);
+      const child = await created;
+      assert.equal(child.path, "/piped/c");
+      assert.equal(child.stat.dataLength, 1);
+      assert.deepEqual(
+        (await smallMulti).map((result) => (result.type === OpCode.setData ? result.stat.version : -1)),
+        [102, 103],
+      );
+    });
+
     it("enforces digest ACLs, masks digests for non-admins, and reports identities", async () => {
       const owner = await ZooKeeperClient.connect(server.connectString);
       try {
