@@ -115,11 +115,6 @@ export class JuteWriter {
     return this.length;
   }
 
-  /** Bytes the writer holds (what it can take before it grows). */
-  get capacity(): number {
-    return this.buffer.length;
-  }
-
   /** Starts over at the beginning, keeping the buffer (for a writer reused per message). */
   reset(): void {
     this.length = 0;

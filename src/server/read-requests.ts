@@ -48,6 +48,8 @@ export interface ReadContext {
   sessionId: bigint;
   authInfo: readonly Id[];
   skipACL: boolean;
+  /** Where the reply body is written. */
+  scratch: ReplyScratch;
 }
 
 /**
@@ -55,6 +57,38 @@ export interface ReadContext {
  * (a large value goes out as the node's own buffer, not a copy).
  */
 export type ReplyBody = Buffer | readonly Buffer[] | null;
+
+/** The reply scratch's buffer: a multi of about 50 setData results fits. */
+const replyScratchBytes = 4096;
+
+/**
+ * One writer for every reply body a server encodes: no writer, buffer and view per reply.
+ * A body of up to `packedPartBytesMax` bytes is a view of the scratch, good until the next
+ * body is started (a connection copies parts that small as it is handed them); a larger
+ * body keeps the buffer it was written in, and the scratch takes a new one.
+ */
+export class ReplyScratch {
+  private writer = new JuteWriter(replyScratchBytes);
+
+  /** The writer, emptied, for the next body. */
+  start(): JuteWriter {
+    this.writer.reset();
+    return this.writer;
+  }
+
+  /** The body written since `start`. */
+  finish(): Buffer {
+    const body = this.writer.toBuffer();
+    if (body.length > packedPartBytesMax) this.writer = new JuteWriter(replyScratchBytes);
+    return body;
+  }
+
+  /** Encodes one record as a whole body. */
+  encode<T>(codec: { write(w: JuteWriter, v: T): void }, value: T): Buffer {
+    codec.write(this.start(), value);
+    return this.finish();
+  }
+}
 
 /** A reply body (null for header only) and the error code for the reply header. */
 export interface ReadReply {
@@ -94,13 +128,6 @@ function maskDigests(acl: ACL[]): ACL[] {
   );
 }
 
-/** Encodes a reply body; `sizeHint` spares a large value the copies of a growing writer. */
-function encodeWith<T>(codec: { write(w: JuteWriter, v: T): void }, value: T, sizeHint = 256): Buffer {
-  const writer = new JuteWriter(sizeHint);
-  codec.write(writer, value);
-  return writer.toBuffer();
-}
-
 function watcherType(type: number): number {
   if (type !== WatcherType.Children && type !== WatcherType.Data && type !== WatcherType.Any) {
     throw new Error(`invalid watcher type ${type}`); // ZooKeeper: IllegalArgumentException → MARSHALLINGERROR
@@ -118,7 +145,7 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       const node = ctx.tree.getNode(path);
       if (watch) ctx.watches.addWatch(path, ctx.watcher, "data");
       if (node === undefined) throw new KeeperError(ErrorCode.NONODE, path);
-      return { err: 0, body: encodeWith(ExistsResponse, { stat: ctx.tree.statOf(node) }) };
+      return { err: 0, body: ctx.scratch.encode(ExistsResponse, { stat: ctx.tree.statOf(node) }) };
     }
     case OpCode.getData: {
       const { path, watch } = GetDataRequest.read(reader);
@@ -131,27 +158,29 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
         // GetDataResponse as three parts: the length, the node's data itself, the stat.
         const length = Buffer.allocUnsafe(4);
         length.writeInt32BE(data.length, 0);
-        return { err: 0, body: [length, data, encodeWith(Stat, reply.stat, 68)] };
+        return { err: 0, body: [length, data, ctx.scratch.encode(Stat, reply.stat)] };
       }
-      return { err: 0, body: encodeWith(GetDataResponse, reply, 4 + (data?.length ?? 0) + 68) };
+      return { err: 0, body: ctx.scratch.encode(GetDataResponse, reply) };
     }
     case OpCode.getChildren: {
       const { path, watch } = GetChildrenRequest.read(reader);
       return {
         err: 0,
-        body: encodeWith(GetChildrenResponse, { children: getChildren(ctx, path, watch).children }),
+        body: ctx.scratch.encode(GetChildrenResponse, { children: getChildren(ctx, path, watch).children }),
       };
     }
     case OpCode.getChildren2: {
       const { path, watch } = GetChildren2Request.read(reader);
-      return { err: 0, body: encodeWith(GetChildren2Response, getChildren(ctx, path, watch)) };
+      return { err: 0, body: ctx.scratch.encode(GetChildren2Response, getChildren(ctx, path, watch)) };
     }
     case OpCode.getAllChildrenNumber: {
       const { path } = GetAllChildrenNumberRequest.read(reader);
       nodeFor(ctx, path, Perms.READ);
       return {
         err: 0,
-        body: encodeWith(GetAllChildrenNumberResponse, { totalNumber: ctx.tree.getAllChildrenNumber(path) }),
+        body: ctx.scratch.encode(GetAllChildrenNumberResponse, {
+          totalNumber: ctx.tree.getAllChildrenNumber(path),
+        }),
       };
     }
     case OpCode.getEphemerals: {
@@ -160,7 +189,7 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       const trimmed = prefixPath.trim();
       const ephemerals =
         trimmed === "" || trimmed === "/" ? all : all.filter((path) => path.startsWith(prefixPath));
-      return { err: 0, body: encodeWith(GetEphemeralsResponse, { ephemerals }) };
+      return { err: 0, body: ctx.scratch.encode(GetEphemeralsResponse, { ephemerals }) };
     }
     case OpCode.getACL: {
       const { path } = GetACLRequest.read(reader);
@@ -173,11 +202,11 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       } catch {
         visible = maskDigests(acl);
       }
-      return { err: 0, body: encodeWith(GetACLResponse, { acl: visible, stat }) };
+      return { err: 0, body: ctx.scratch.encode(GetACLResponse, { acl: visible, stat }) };
     }
     case OpCode.sync: {
       const { path } = SyncRequest.read(reader);
-      return { err: 0, body: encodeWith(SyncResponse, { path }) };
+      return { err: 0, body: ctx.scratch.encode(SyncResponse, { path }) };
     }
     case OpCode.addWatch: {
       const { path, mode } = AddWatchRequest.read(reader);
@@ -185,7 +214,7 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
         throw new Error(`invalid watch mode ${mode}`); // ZooKeeper: IllegalArgumentException → MARSHALLINGERROR
       }
       ctx.watches.addPersistentWatch(path, ctx.watcher, mode === AddWatchMode.PERSISTENT_RECURSIVE);
-      return { err: 0, body: encodeWith(ErrorResponse, { err: 0 }) };
+      return { err: 0, body: ctx.scratch.encode(ErrorResponse, { err: 0 }) };
     }
     case OpCode.checkWatches: {
       const { path, type: kind } = CheckWatchesRequest.read(reader);
@@ -214,7 +243,7 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
       return { err: 0, body: null, events };
     }
     case OpCode.whoAmI:
-      return { err: 0, body: encodeWith(WhoAmIResponse, { clientInfo: clientInfos(ctx.authInfo) }) };
+      return { err: 0, body: ctx.scratch.encode(WhoAmIResponse, { clientInfo: clientInfos(ctx.authInfo) }) };
     case OpCode.multiRead: {
       const results: MultiResult[] = [];
       for (const op of readMultiRequest(reader)) {
@@ -231,9 +260,8 @@ function answer(ctx: ReadContext, type: number, reader: JuteReader): ReadReply {
           results.push({ type: OpCode.error, err: error.code });
         }
       }
-      const writer = new JuteWriter();
-      writeMultiResponse(writer, results);
-      return { err: 0, body: writer.toBuffer() };
+      writeMultiResponse(ctx.scratch.start(), results);
+      return { err: 0, body: ctx.scratch.finish() };
     }
     default:
       throw new Error(`not a read: ${type}`);

@@ -9,7 +9,6 @@ import { ErrorCode, KeeperState, OpCode, Perms, Xid } from "../jute/constants.js
 import { KeeperError } from "../jute/keeper-error.js";
 import { writeMultiEnd, writeMultiResultHeader } from "../jute/multi.js";
 import { type ConnectRequest, type Id, Stat, type TxnHeader } from "../jute/records.js";
-import { packedPartBytesMax } from "../net/outgoing-bytes.js";
 import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
 import { treeSnapshotSource } from "../storage/data-directory.js";
 import type { SnapshotSource } from "../storage/snapshot-format.js";
@@ -22,12 +21,7 @@ import { OutstandingChanges } from "./change-records.js";
 import type { ServerConfig } from "./config.js";
 import { type DurableLog, GroupCommit, InMemoryTxnLog, type LoggedTxn } from "./durable-log.js";
 import { isWriteOp, type PrepContext, prepWrite, treeDigestOf } from "./prep-request.js";
-import { answerRead, isReadOp, type ReplyBody } from "./read-requests.js";
-
-/** The reply scratch writer's size: a multi of about 50 setData replies fits. */
-const replyScratchBytes = 4096;
-/** A scratch grown past this by a large multi reply is let go after it. */
-const replyScratchBytesMax = 64 * 1024;
+import { answerRead, isReadOp, type ReplyBody, ReplyScratch } from "./read-requests.js";
 
 /** Time as the server sees it: wall time for txn timestamps, monotonic time for expiry. */
 export interface Clock {
@@ -162,8 +156,8 @@ export class ZooKeeperServer {
   readonly sessions: SessionTracker;
   readonly stats: ServerStats;
   private readonly changes = new OutstandingChanges();
-  /** Write replies are encoded here, then copied by the connection (see `sendReply`). */
-  private replyScratch = new JuteWriter(replyScratchBytes);
+  /** Reply bodies and watch events are encoded here (see `sendReply`). */
+  private readonly replyScratch = new ReplyScratch();
   private readonly clock: Clock;
   private readonly groupCommit: GroupCommit;
   private readonly log: DurableLog;
@@ -737,12 +731,8 @@ export class ZooKeeperServer {
       } catch {
         continue;
       }
-      connection.sendReply(
-        Xid.notification,
-        -1n,
-        0,
-        encodeEvent(delivery.type, KeeperState.SyncConnected, delivery.path),
-      );
+      writeEvent(this.replyScratch.start(), delivery.type, KeeperState.SyncConnected, delivery.path);
+      connection.sendReply(Xid.notification, -1n, 0, this.replyScratch.finish());
       this.stats.packetsSent++;
     }
   }
@@ -789,18 +779,17 @@ export class ZooKeeperServer {
               sessionId: connection.sessionId,
               authInfo: connection.authInfo,
               skipACL: this.config.skipACL,
+              scratch: this.replyScratch,
             },
             head.kind === "sync" ? OpCode.sync : head.type,
             head.body,
           );
           // setWatches sends the events a client missed before its reply, as ZooKeeper does.
           for (const event of reply.events ?? []) {
-            connection.sendReply(
-              Xid.notification,
-              -1n,
-              0,
-              encodeEvent(event.type, KeeperState.SyncConnected, event.path),
-            );
+            // Not in the reply scratch: it may hold this read's reply, sent after these.
+            const writer = new JuteWriter(16 + event.path.length);
+            writeEvent(writer, event.type, KeeperState.SyncConnected, event.path);
+            connection.sendReply(Xid.notification, -1n, 0, writer.toBuffer());
           }
           connection.sendReply(head.xid, this.tree.lastProcessedZxid, reply.err, reply.body);
           break;
@@ -813,19 +802,10 @@ export class ZooKeeperServer {
     }
   }
 
-  /**
-   * The reply body for an applied write, in the scratch writer: no writer, buffer and view
-   * per reply. A body too large for a connection to copy gets its own buffer.
-   */
+  /** The reply body for an applied write, in the reply scratch. */
   private writeReplyBody(txnType: number, result: ProcessTxnResult | null): Buffer | null {
     if (result === null) return null;
-    const writer = this.replyScratch;
-    writer.reset();
-    if (!writeReply(writer, txnType, result)) return null;
-    if (writer.byteLength <= packedPartBytesMax) return writer.toBuffer();
-    const body = Buffer.from(writer.toBuffer());
-    if (writer.capacity > replyScratchBytesMax) this.replyScratch = new JuteWriter(replyScratchBytes);
-    return body;
+    return writeReply(this.replyScratch.start(), txnType, result) ? this.replyScratch.finish() : null;
   }
 
   private recordLatency(latencyMs: number): void {
@@ -892,10 +872,9 @@ function encodeTimeout(timeoutMs: number): Buffer {
   return body;
 }
 
-function encodeEvent(type: number, state: number, path: string): Buffer {
-  const writer = new JuteWriter(16 + path.length);
+/** Writes a watch event's body (WatcherEvent). */
+function writeEvent(writer: JuteWriter, type: number, state: number, path: string): void {
   writer.int(type).int(state).string(path);
-  return writer.toBuffer();
 }
 
 /** The stat of a successful create, setData or setACL: the tree always reports one. */

@@ -255,6 +255,23 @@ for (const [name, start] of servers) {
       );
     });
 
+    it("answers reads pipelined in one turn with their own replies, large ones among them", async () => {
+      await client.create("/reads", "r");
+      const names = Array.from({ length: 300 }, (_, i) => `child-${String(i).padStart(4, "0")}`);
+      await Promise.all(names.map((name) => client.create(`/reads/${name}`, null)));
+      const big = Buffer.alloc(4090, 7); // with its length and stat, a body just over 4 KiB
+      await client.create("/reads/big", big);
+      // A children list of over 4 KiB, a value just over, then small replies: one turn's replies.
+      const children = client.getChildren("/reads");
+      const bigData = client.getData("/reads/big");
+      const small = client.getData("/reads");
+      const stat = client.exists("/reads/big");
+      assert.deepEqual([...(await children).children].sort(), [...names, "big"].sort());
+      assert.deepEqual((await bigData).data, big);
+      assert.deepEqual((await small).data, Buffer.from("r"));
+      assert.equal((await stat)?.dataLength, 4090);
+    });
+
     it("enforces digest ACLs, masks digests for non-admins, and reports identities", async () => {
       const owner = await ZooKeeperClient.connect(server.connectString);
       try {
