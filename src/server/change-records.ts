@@ -15,9 +15,15 @@ export interface ChangeRecord {
   acl: ACL[];
   /** The node's data once the txn applies (it feeds the digest). */
   data: Buffer | null;
-  /** The node's digest once the txn applies (0 when deleted). */
+  /**
+   * The node's digest once the txn applies (0 when deleted; -1 while a multi is prepped,
+   * and for good on a record a later op of the same multi replaced).
+   */
   nodeDigest: number;
-  /** The tree digest once the txn applies (PrepRequestProcessor's precalculated digest). */
+  /**
+   * The tree digest once the txn applies (PrepRequestProcessor's precalculated digest). In a
+   * multi, only its last record has it: the digests are settled once the multi is prepped.
+   */
   treeDigest: bigint;
 }
 
@@ -40,6 +46,11 @@ export function copyStat(stat: StatPersisted): StatPersisted {
 export class OutstandingChanges {
   private readonly queue: ChangeRecord[] = [];
   private readonly byPath = new Map<string, ChangeRecord>();
+  /**
+   * While a multi is prepped: each path it changed, with the node's digest before the multi.
+   * Its records' digests are computed when it has been prepped whole, once per path.
+   */
+  multiDigestsBefore: Map<string, number> | null = null;
 
   get size(): number {
     return this.queue.length;

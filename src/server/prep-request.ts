@@ -108,6 +108,13 @@ function addChange(
   acl: ACL[],
   data: Buffer | null,
 ): void {
+  const multi = ctx.changes.multiDigestsBefore;
+  if (multi !== null) {
+    // A record's digests wait for the end of the multi: a later op may change the node again.
+    if (!multi.has(path)) multi.set(path, previous?.nodeDigest ?? 0);
+    ctx.changes.add({ zxid, path, stat, childCount, acl, data, nodeDigest: -1, treeDigest: 0n });
+    return;
+  }
   const before = previous?.nodeDigest ?? 0;
   const nodeDigest = stat === null ? 0 : predictNodeDigest(path, data, stat);
   const treeDigest = addDigest(currentTreeDigest(ctx), nodeDigest - before);
@@ -495,9 +502,48 @@ function opPaths(ops: MultiOp[]): string[] {
   return paths;
 }
 
+/**
+ * Ends a multi's prep: each path it changed gets the digest of its last record, computed once,
+ * and the multi's last record the tree digest the multi leaves.
+ */
+function settleMultiDigests(ctx: PrepContext, treeDigestBefore: bigint, multi: Map<string, number>): void {
+  let delta = 0;
+  for (const [path, before] of multi) {
+    const record = ctx.changes.latest(path)!;
+    const after = record.stat === null ? 0 : predictNodeDigest(path, record.data, record.stat);
+    record.nodeDigest = after;
+    // Each term is under 2^32 and a multi has at most multiOpsMax ops: exact in a double.
+    delta += after - before;
+  }
+  const last = ctx.changes.last();
+  if (last !== undefined && multi.size > 0) last.treeDigest = addDigest(treeDigestBefore, delta);
+}
+
 function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, ops: MultiOp[]): PreparedTxn {
   const saved = ctx.changes.remember(opPaths(ops));
   const txns: Txn[] = [];
+  const treeDigestBefore = currentTreeDigest(ctx);
+  const digestsBefore = new Map<string, number>();
+  ctx.changes.multiDigestsBefore = digestsBefore;
+  try {
+    prepMultiOps(ctx, request, header, ops, txns, saved);
+  } finally {
+    ctx.changes.multiDigestsBefore = null;
+  }
+  // A multi that failed has rolled its records back.
+  if (txns.every((txn) => txn.type !== OpCode.error))
+    settleMultiDigests(ctx, treeDigestBefore, digestsBefore);
+  return { header, txn: { type: OpCode.multi, txns }, digest: treeDigestOf(ctx), error: 0 };
+}
+
+function prepMultiOps(
+  ctx: PrepContext,
+  request: WriteRequest,
+  header: TxnHeader,
+  ops: MultiOp[],
+  txns: Txn[],
+  saved: Map<string, ChangeRecord | undefined>,
+): void {
   let failure: number | null = null;
   for (const op of ops) {
     if (failure !== null) {
@@ -513,7 +559,6 @@ function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, o
       ctx.changes.rollback(header.zxid, saved);
     }
   }
-  return { header, txn: { type: OpCode.multi, txns }, digest: treeDigestOf(ctx), error: 0 };
 }
 
 /** The TxnDigest a successful txn is logged with. */

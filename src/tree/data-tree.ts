@@ -105,6 +105,8 @@ export class DataTree {
   lastProcessedZxid = 0n;
   /** The sum of the digested nodes' hashes (NodeHashMapImpl's AdHash). */
   private digest = 0n;
+  /** While a multi applies: each node it changed, by path ("/" for the root), with its digest before the multi. */
+  private multiDigestsBefore: Map<string, number> | null = null;
   /** The digest after the last applied txn (null until one is applied). */
   lastZxidDigest: ZxidDigest | null = null;
   private readonly digestHistory: ZxidDigest[] = [];
@@ -245,16 +247,55 @@ export class DataTree {
     return node.digest >>> 0;
   }
 
-  /** The node's digest as it stands, before a change: the change's `afterChange` takes it. */
+  /**
+   * The node's digest as it stands, before a change: the change's `afterChange` takes it.
+   * Not computed for a node a multi has changed already (its digest before the multi is kept).
+   */
   private beforeChange(path: string, node: Znode): number {
+    if (this.multiDigestsBefore?.has(path === "" ? "/" : path) === true) return 0;
     return node.digest !== -1 ? node.digest >>> 0 : nodeDigest(path, node.data, node.stat);
   }
 
-  /** Moves the tree digest by the node's change, one 64-bit addition (not one per side). */
+  /**
+   * Moves the tree digest by the node's change, one 64-bit addition (not one per side). In a
+   * multi, only notes the node's digest before its first change: `settleMultiDigests` hashes
+   * each node the multi changed once, as the multi left it.
+   */
   private afterChange(path: string, node: Znode, before: number): void {
+    const multi = this.multiDigestsBefore;
+    if (multi !== null) {
+      const key = path === "" ? "/" : path;
+      if (!multi.has(key)) multi.set(key, before);
+      node.digest = -1;
+      return;
+    }
     const digest = nodeDigest(path, node.data, node.stat);
     node.digest = digest | 0;
     if (digest !== before) this.digest = addDigest(this.digest, digest - before);
+  }
+
+  /** Takes a node out of the tree digest (it is being deleted). */
+  private removeDigest(path: string, node: Znode): void {
+    const before = this.beforeChange(path, node);
+    const multi = this.multiDigestsBefore;
+    if (multi === null) this.digest = addDigest(this.digest, -before);
+    else if (!multi.has(path)) multi.set(path, before); // never the root
+  }
+
+  /** Ends a multi's changes: each node it changed moves the tree digest once, from before to after. */
+  private settleMultiDigests(multi: Map<string, number>): void {
+    let delta = 0;
+    for (const [path, before] of multi) {
+      const node = this.getNode(path);
+      let after = 0;
+      if (node !== undefined) {
+        after = nodeDigest(path, node.data, node.stat);
+        node.digest = after | 0;
+      }
+      // Each term is under 2^32 and a multi has at most multiOpsMax ops: exact in a double.
+      delta += after - before;
+    }
+    if (delta !== 0) this.digest = addDigest(this.digest, delta);
   }
 
   /** The node at `path` ("" is the root, as in ZooKeeper). */
@@ -448,24 +489,42 @@ export class DataTree {
         return;
       case OpCode.multi: {
         const failed = txn.txns.some((inner) => inner.type === OpCode.error);
-        let postFailed = false;
-        result.multiResults = [];
-        for (const inner of txn.txns) {
-          let applied: Txn = inner;
-          if (inner.type === OpCode.error) postFailed = true;
-          else if (failed)
-            applied = {
-              type: OpCode.error,
-              txn: { err: postFailed ? ErrorCode.RUNTIMEINCONSISTENCY : ErrorCode.OK },
-            };
-          const sub = this.process(header, applied, applied.type, events);
-          result.multiResults.push(sub);
-          if (sub.err !== 0 && result.err === 0) result.err = sub.err;
+        // A multi that applies changes nodes; one that failed in prep changes none.
+        const digestsBefore = failed ? null : new Map<string, number>();
+        this.multiDigestsBefore = digestsBefore;
+        try {
+          this.processMultiOps(result, header, txn.txns, failed, events);
+        } finally {
+          this.multiDigestsBefore = null;
         }
+        if (digestsBefore !== null) this.settleMultiDigests(digestsBefore);
         return;
       }
       default:
         return;
+    }
+  }
+
+  private processMultiOps(
+    result: ProcessTxnResult,
+    header: TxnHeader,
+    txns: Txn[],
+    failed: boolean,
+    events: TriggeredEvent[],
+  ): void {
+    let postFailed = false;
+    result.multiResults = [];
+    for (const inner of txns) {
+      let applied: Txn = inner;
+      if (inner.type === OpCode.error) postFailed = true;
+      else if (failed)
+        applied = {
+          type: OpCode.error,
+          txn: { err: postFailed ? ErrorCode.RUNTIMEINCONSISTENCY : ErrorCode.OK },
+        };
+      const sub = this.process(header, applied, applied.type, events);
+      result.multiResults.push(sub);
+      if (sub.err !== 0 && result.err === 0) result.err = sub.err;
     }
   }
 
@@ -545,7 +604,7 @@ export class DataTree {
     const node = this.nodes.get(path);
     if (node === undefined || path === "/") throw new TreeError(ErrorCode.NONODE);
     const acl = this.getACL(node);
-    this.digest = addDigest(this.digest, -this.beforeChange(path, node));
+    this.removeDigest(path, node);
     this.nodes.delete(path);
     this.aclCache.removeUsage(node.aclIndex);
     this.dataBytes -= nodeSize(path, node.data);
