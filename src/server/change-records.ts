@@ -43,8 +43,13 @@ export function copyStat(stat: StatPersisted): StatPersisted {
   };
 }
 
+/** Applied records left at the front of the queue before it is compacted. */
+const appliedRecordsKeptMax = 1024;
+
 export class OutstandingChanges {
-  private readonly queue: ChangeRecord[] = [];
+  /** Records in zxid order; the slots before `head` are emptied (applied) and wait to be dropped. */
+  private queue: (ChangeRecord | undefined)[] = [];
+  private head = 0;
   private readonly byPath = new Map<string, ChangeRecord>();
   /**
    * While a multi is prepped: each path it changed, with the node's digest before the multi.
@@ -53,12 +58,12 @@ export class OutstandingChanges {
   multiDigestsBefore: Map<string, number> | null = null;
 
   get size(): number {
-    return this.queue.length;
+    return this.queue.length - this.head;
   }
 
   /** The newest record of all, whose treeDigest is the digest once every prepped txn applies. */
   last(): ChangeRecord | undefined {
-    return this.queue[this.queue.length - 1];
+    return this.queue.length > this.head ? this.queue[this.queue.length - 1] : undefined;
   }
 
   latest(path: string): ChangeRecord | undefined {
@@ -79,11 +84,11 @@ export class OutstandingChanges {
 
   /** Drops the records a failed multi at `zxid` added and restores the saved ones. */
   rollback(zxid: bigint, saved: Map<string, ChangeRecord | undefined>): void {
-    while (this.queue.length > 0 && this.queue[this.queue.length - 1]!.zxid === zxid) {
+    while (this.queue.length > this.head && this.queue[this.queue.length - 1]!.zxid === zxid) {
       this.byPath.delete(this.queue.pop()!.path);
     }
     // A saved record whose txn has been applied meanwhile is stale: the tree is newer.
-    const firstZxid = this.queue[0]?.zxid;
+    const firstZxid = this.queue.length > this.head ? this.queue[this.head]!.zxid : undefined;
     for (const [path, record] of saved) {
       if (record === undefined || firstZxid === undefined || record.zxid < firstZxid)
         this.byPath.delete(path);
@@ -93,9 +98,20 @@ export class OutstandingChanges {
 
   /** Forgets the records of txns up to `zxid`, which are now in the tree. */
   applied(zxid: bigint): void {
-    while (this.queue.length > 0 && this.queue[0]!.zxid <= zxid) {
-      const record = this.queue.shift()!;
+    const queue = this.queue;
+    while (this.head < queue.length && queue[this.head]!.zxid <= zxid) {
+      const record = queue[this.head]!;
+      // Emptied, so that an applied record's data is not kept until the queue is compacted.
+      queue[this.head++] = undefined;
       if (this.byPath.get(record.path) === record) this.byPath.delete(record.path);
+    }
+    // Not one shift per record (each moves the array): the applied ones go in one slice.
+    if (this.head === queue.length) {
+      queue.length = 0;
+      this.head = 0;
+    } else if (this.head >= appliedRecordsKeptMax) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
     }
   }
 
@@ -107,7 +123,8 @@ export class OutstandingChanges {
     sessionId: bigint,
     ephemerals: { add(path: string): unknown; delete(path: string): unknown },
   ): void {
-    for (const record of this.queue) {
+    for (let i = this.head; i < this.queue.length; i++) {
+      const record = this.queue[i]!;
       if (record.stat === null) ephemerals.delete(record.path);
       else if (record.stat.ephemeralOwner === sessionId) ephemerals.add(record.path);
     }
