@@ -624,7 +624,7 @@ export class ZooKeeperServer {
       }
       return;
     }
-    this.groupCommit.enqueue({ header: logged.header, txn: logged.txn, digest: logged.digest });
+    this.groupCommit.enqueue(logged);
   }
 
   /** Committed txns from ZAB, in zxid order: applied and answered like a standalone group commit. */
