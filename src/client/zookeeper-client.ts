@@ -4,7 +4,7 @@
  */
 import { EventEmitter } from "node:events";
 import { JuteReader, JuteWriter } from "../jute/binary.js";
-import { type Codec, encode } from "../jute/codec.js";
+import { type Codec, encode, encodeSized } from "../jute/codec.js";
 import {
   AddWatchMode,
   CreateMode,
@@ -44,6 +44,14 @@ export interface CreateOptions {
   acl?: ACL[];
   /** For TTL modes, in milliseconds. */
   ttlMs?: number;
+}
+
+/**
+ * About the bytes of a request for `path` carrying `data`: the path at up to 3 UTF-8 bytes a
+ * char, the data, and room for lengths, a version, flags and an open ACL.
+ */
+function requestBytesHint(path: string, data: Buffer | null): number {
+  return 64 + 3 * path.length + (data?.length ?? 0);
 }
 
 /** Parses "host:port,host:port/chroot". */
@@ -229,7 +237,11 @@ export class ZooKeeperClient extends EventEmitter {
       const opCode = mode === CreateMode.CONTAINER ? OpCode.createContainer : OpCode.create2;
       reply = await this.call(
         opCode,
-        encode(R.CreateRequest, { path: serverPath, data: bytes, acl, flags: mode }),
+        encodeSized(
+          R.CreateRequest,
+          { path: serverPath, data: bytes, acl, flags: mode },
+          requestBytesHint(serverPath, bytes),
+        ),
         path,
       );
     }
@@ -270,7 +282,11 @@ export class ZooKeeperClient extends EventEmitter {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
     const reply = await this.call(
       OpCode.setData,
-      encode(R.SetDataRequest, { path: this.serverPath(path), data: bytes, version }),
+      encodeSized(
+        R.SetDataRequest,
+        { path: this.serverPath(path), data: bytes, version },
+        requestBytesHint(path, bytes),
+      ),
       path,
     );
     return decodeWith(R.SetDataResponse, reply.body).stat;
@@ -324,14 +340,20 @@ export class ZooKeeperClient extends EventEmitter {
   }
 
   private multiBody(ops: MultiOp[]): Buffer {
-    const w = new JuteWriter();
+    let bytes = 16;
+    for (const op of ops)
+      bytes += 16 + requestBytesHint(op.request.path, "data" in op.request ? op.request.data : null);
+    const w = new JuteWriter(bytes);
     writeMultiRequest(
       w,
-      ops.map(
-        (op) => ({ ...op, request: { ...op.request, path: this.serverPath(op.request.path) } }) as MultiOp,
-      ),
+      this.chroot === ""
+        ? ops
+        : ops.map(
+            (op) =>
+              ({ ...op, request: { ...op.request, path: this.serverPath(op.request.path) } }) as MultiOp,
+          ),
     );
-    return Buffer.from(w.toBuffer());
+    return w.toBuffer();
   }
 
   /** All-or-nothing writes; on failure throws a MultiError carrying every op's result. */

@@ -121,6 +121,16 @@ export function encode<T>(codec: Codec<T>, value: T): Buffer {
   return Buffer.from(writer.toBuffer());
 }
 
+/**
+ * Encodes one value into a buffer of about `bytes` bytes (grown if short) and returns the
+ * bytes written as a view: for a caller that knows the size, one buffer and no copies.
+ */
+export function encodeSized<T>(codec: Codec<T>, value: T, bytes: number): Buffer {
+  const writer = new JuteWriter(bytes);
+  codec.write(writer, value);
+  return writer.toBuffer();
+}
+
 /** Decodes exactly one value; trailing bytes are allowed only when `allowTrailing`. */
 export function decode<T>(codec: Codec<T>, bytes: Buffer, allowTrailing = false): T {
   const reader = new JuteReader(bytes);

@@ -255,6 +255,24 @@ for (const [name, start] of servers) {
       );
     });
 
+    it("works under a chroot: paths sent under it, and given back without it", async () => {
+      await client.create("/app", null);
+      const rooted = await ZooKeeperClient.connect(`${server.connectString}/app`);
+      try {
+        assert.equal((await rooted.create("/x", "1")).path, "/x");
+        const results = await rooted.multi([
+          { type: OpCode.create, request: { path: "/y", data: null, acl: openAclUnsafe, flags: 0 } },
+          { type: OpCode.setData, request: { path: "/x", data: Buffer.from("2"), version: 0 } },
+        ]);
+        assert.deepEqual(results[0], { type: OpCode.create, path: "/y" });
+        assert.equal((await rooted.setData("/x", "3")).version, 2);
+        assert.deepEqual((await client.getData("/app/x")).data, Buffer.from("3"));
+        assert.deepEqual((await client.getChildren("/app")).children.sort(), ["x", "y"]);
+      } finally {
+        await rooted.close();
+      }
+    });
+
     it("answers reads pipelined in one turn with their own replies, large ones among them", async () => {
       await client.create("/reads", "r");
       const names = Array.from({ length: 300 }, (_, i) => `child-${String(i).padStart(4, "0")}`);
