@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { requestsInFlightMax } from "../../src/client/connection.js";
 import {
   AddWatchMode,
   CreateMode,
@@ -352,6 +353,12 @@ for (const [name, start] of servers) {
         doomed.abandon();
         await Promise.all(pending.map((request) => assert.rejects(request, code(ErrorCode.CONNECTIONLOSS))));
       }
+      // Past requestsInFlightMax, requests wait in the client's queue, unsent: they fail too.
+      const doomed = await ZooKeeperClient.connect(server.connectString);
+      const pending = Array.from({ length: requestsInFlightMax + 3 }, () => doomed.exists("/"));
+      doomed.abandon();
+      const settled = await Promise.allSettled(pending);
+      assert.ok(settled.every((s) => s.status === "rejected" && code(ErrorCode.CONNECTIONLOSS)(s.reason)));
       assert.equal(await client.exists("/never"), null);
     });
 
