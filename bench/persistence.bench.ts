@@ -4,12 +4,14 @@
  *   - the disk's raw fdatasync latency (the floor for one durable write at a time);
  *   - durable setData throughput and latency with 1, 8 and 64 closed-loop clients,
  *     fsyncs per second and txns per fsync;
- *   - restart time (process start to serving) and RSS with N znodes.
- * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000]
+ *   - restart time (process start to serving) and RSS with N znodes: each server fills a
+ *     data directory of its own, then starts from a fresh copy of it --restarts times, the
+ *     servers alternating (median, with the spread).
+ * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000] [--restarts 3]
  * Writes bench/results/persistence-<date>.json and prints a table.
  */
 
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +34,7 @@ const option = (name: string, fallback: string) => optionValue(args, name, fallb
 const seconds = Number(option("seconds", "5"));
 const znodeCounts = option("znodes", "100000").split(",").map(Number);
 const clientCounts = [1, 8, 64];
+const restartSamples = Math.max(1, Number(option("restarts", "3")));
 const root = mkdtempSync(join(tmpdir(), "zkts-bench-"));
 
 interface WriteResult {
@@ -100,21 +103,65 @@ async function fill(server: Running, count: number): Promise<void> {
 
 interface RestartResult {
   znodes: number;
+  /** Median of the samples. */
   restartMs: number;
+  samplesMs: number[];
   rssBytes: number;
   bytesPerZnode: number;
 }
 
-async function restart(kind: Kind, dataDir: string, znodes: number): Promise<RestartResult> {
-  const first = await startServer(kind, dataDir);
-  await fill(first, znodes);
-  await stopServer(first);
-  const second = await startServer(kind, dataDir);
-  // Let the start-up snapshot (zkts writes it in the background) finish before reading RSS.
-  await new Promise((resolve) => setTimeout(resolve, 5000));
-  const rss = rssBytes(second.child.pid!);
-  await stopServer(second);
-  return { znodes, restartMs: second.servingMs, rssBytes: rss, bytesPerZnode: rss / znodes };
+/** Fills a data directory with `znodes` znodes through `kind`, and stops it. */
+async function filledDirectory(kind: Kind, dataDir: string, znodes: number): Promise<void> {
+  const server = await startServer(kind, dataDir);
+  await fill(server, znodes);
+  await stopServer(server);
+}
+
+/** One start from a fresh copy of `pristine` (a start writes a snapshot); RSS when asked. */
+async function restartSample(
+  kind: Kind,
+  pristine: string,
+  work: string,
+  measureRss: boolean,
+): Promise<{ ms: number; rssBytes: number }> {
+  rmSync(work, { recursive: true, force: true });
+  cpSync(pristine, work, { recursive: true });
+  const server = await startServer(kind, work);
+  let rss = 0;
+  if (measureRss) {
+    // Let the start-up snapshot (zkts writes it in the background) finish before reading RSS.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    rss = rssBytes(server.child.pid!);
+  }
+  await stopServer(server);
+  rmSync(work, { recursive: true, force: true });
+  return { ms: server.servingMs, rssBytes: rss };
+}
+
+/** Both servers' restarts with `znodes`, alternating which goes first. */
+async function restarts(znodes: number): Promise<Record<Kind, RestartResult>> {
+  const kinds = ["zookeeper", "zkts"] as const;
+  const pristine = (kind: Kind) => join(root, `${kind}-restart-${znodes}`);
+  for (const kind of kinds) await filledDirectory(kind, pristine(kind), znodes);
+  const samples: Record<Kind, { ms: number; rssBytes: number }[]> = { zookeeper: [], zkts: [] };
+  for (let r = 0; r < restartSamples; r++) {
+    for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+      samples[kind].push(await restartSample(kind, pristine(kind), `${pristine(kind)}-run`, r === 0));
+    }
+  }
+  const result = (kind: Kind): RestartResult => {
+    const ms = samples[kind].map((sample) => sample.ms);
+    const sorted = [...ms].sort((a, b) => a - b);
+    const rss = samples[kind][0]!.rssBytes;
+    return {
+      znodes,
+      restartMs: percentile(sorted, 50),
+      samplesMs: ms,
+      rssBytes: rss,
+      bytesPerZnode: rss / znodes,
+    };
+  };
+  return { zookeeper: result("zookeeper"), zkts: result("zkts") };
 }
 
 async function main(): Promise<void> {
@@ -151,19 +198,21 @@ async function main(): Promise<void> {
       `${String(clientCounts[i]).padStart(7)} | ${row(z)} | ${row(t)} | ${(t.opsPerSecond / z.opsPerSecond).toFixed(2)}x`,
     );
   }
-  const restarts: Record<Kind, RestartResult[]> = { zookeeper: [], zkts: [] };
+  const restartResults: Record<Kind, RestartResult[]> = { zookeeper: [], zkts: [] };
   for (const znodes of znodeCounts) {
-    for (const kind of ["zookeeper", "zkts"] as const) {
-      restarts[kind].push(await restart(kind, join(root, `${kind}-restart-${znodes}`), znodes));
-    }
+    const both = await restarts(znodes);
+    restartResults.zookeeper.push(both.zookeeper);
+    restartResults.zkts.push(both.zkts);
   }
-  results.restarts = restarts;
-  console.log("\nrestart with N znodes (64 B each): start to serving, RSS");
+  results.restarts = restartResults;
+  console.log(
+    `\nrestart with N znodes (64 B each): start to serving, median of ${restartSamples} (all samples), RSS`,
+  );
   for (let i = 0; i < znodeCounts.length; i++) {
-    const z = restarts.zookeeper[i]!;
-    const t = restarts.zkts[i]!;
+    const row = (r: RestartResult) =>
+      `${r.restartMs.toFixed(0)} ms (${r.samplesMs.map((ms) => ms.toFixed(0)).join(", ")}), ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB (${r.bytesPerZnode.toFixed(0)} B/znode)`;
     console.log(
-      `${String(znodeCounts[i]).padStart(8)} | ZooKeeper ${z.restartMs.toFixed(0)} ms, ${(z.rssBytes / 2 ** 20).toFixed(0)} MiB (${z.bytesPerZnode.toFixed(0)} B/znode) | zkts ${t.restartMs.toFixed(0)} ms, ${(t.rssBytes / 2 ** 20).toFixed(0)} MiB (${t.bytesPerZnode.toFixed(0)} B/znode)`,
+      `${String(znodeCounts[i]).padStart(8)} | ZooKeeper ${row(restartResults.zookeeper[i]!)} | zkts ${row(restartResults.zkts[i]!)}`,
     );
   }
   const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
