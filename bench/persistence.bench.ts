@@ -4,9 +4,10 @@
  *   - the disk's raw fdatasync latency (the floor for one durable write at a time);
  *   - durable setData throughput and latency with 1, 8 and 64 closed-loop clients,
  *     fsyncs per second and txns per fsync;
- *   - restart time (process start to serving) and RSS with N znodes: each server fills a
- *     data directory of its own, then starts from a fresh copy of it --restarts times, the
- *     servers alternating (median, with the spread).
+ *   - restart time (process start to serving), the start-up snapshot's time (mntr's
+ *     snapshottime) and RSS with N znodes: each server fills a data directory of its own,
+ *     then starts from a fresh copy of it --restarts times, the servers alternating
+ *     (median, with the spread).
  * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000] [--restarts 3]
  * Writes bench/results/persistence-<date>.json and prints a table.
  */
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { optionValue } from "../src/bench/bench-command.js";
 import { ZooKeeperClient } from "../src/client/index.js";
+import { fourLetterWord } from "../test/support/apache-zookeeper.js";
 import {
   cpuSeconds,
   fsyncCount,
@@ -106,6 +108,9 @@ interface RestartResult {
   /** Median of the samples. */
   restartMs: number;
   samplesMs: number[];
+  /** The start-up snapshot: median and samples (mntr's snapshottime). */
+  snapshotMs: number;
+  snapshotSamplesMs: number[];
   rssBytes: number;
   bytesPerZnode: number;
 }
@@ -117,25 +122,41 @@ async function filledDirectory(kind: Kind, dataDir: string, znodes: number): Pro
   await stopServer(server);
 }
 
-/** One start from a fresh copy of `pristine` (a start writes a snapshot); RSS when asked. */
+/** The start-up snapshot's time from mntr's snapshottime, once one is written (60 s at most). */
+async function startupSnapshotMs(server: Running): Promise<number> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const mntr = await fourLetterWord("127.0.0.1", server.port, "mntr");
+    const count = Number(/zk_cnt_snapshottime\s+(\d+)/.exec(mntr)?.[1] ?? 0);
+    if (count >= 1) return Number(/zk_max_snapshottime\s+(\d+)/.exec(mntr)?.[1] ?? Number.NaN);
+    if (performance.now() > deadline) return Number.NaN;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * One start from a fresh copy of `pristine`: time to serving, and the snapshot each server
+ * writes at start-up (ZooKeeper before it serves, zkts in the background); RSS when asked.
+ */
 async function restartSample(
   kind: Kind,
   pristine: string,
   work: string,
   measureRss: boolean,
-): Promise<{ ms: number; rssBytes: number }> {
+): Promise<{ ms: number; snapshotMs: number; rssBytes: number }> {
   rmSync(work, { recursive: true, force: true });
   cpSync(pristine, work, { recursive: true });
   const server = await startServer(kind, work);
+  const snapshotMs = await startupSnapshotMs(server);
   let rss = 0;
   if (measureRss) {
-    // Let the start-up snapshot (zkts writes it in the background) finish before reading RSS.
+    // Let the memory settle after the snapshot before reading RSS.
     await new Promise((resolve) => setTimeout(resolve, 5000));
     rss = rssBytes(server.child.pid!);
   }
   await stopServer(server);
   rmSync(work, { recursive: true, force: true });
-  return { ms: server.servingMs, rssBytes: rss };
+  return { ms: server.servingMs, snapshotMs, rssBytes: rss };
 }
 
 /** Both servers' restarts with `znodes`, alternating which goes first. */
@@ -143,7 +164,10 @@ async function restarts(znodes: number): Promise<Record<Kind, RestartResult>> {
   const kinds = ["zookeeper", "zkts"] as const;
   const pristine = (kind: Kind) => join(root, `${kind}-restart-${znodes}`);
   for (const kind of kinds) await filledDirectory(kind, pristine(kind), znodes);
-  const samples: Record<Kind, { ms: number; rssBytes: number }[]> = { zookeeper: [], zkts: [] };
+  const samples: Record<Kind, { ms: number; snapshotMs: number; rssBytes: number }[]> = {
+    zookeeper: [],
+    zkts: [],
+  };
   for (let r = 0; r < restartSamples; r++) {
     for (const kind of r % 2 === 0 ? kinds : [...kinds].reverse()) {
       samples[kind].push(await restartSample(kind, pristine(kind), `${pristine(kind)}-run`, r === 0));
@@ -151,12 +175,19 @@ async function restarts(znodes: number): Promise<Record<Kind, RestartResult>> {
   }
   const result = (kind: Kind): RestartResult => {
     const ms = samples[kind].map((sample) => sample.ms);
-    const sorted = [...ms].sort((a, b) => a - b);
+    const snapshotMs = samples[kind].map((sample) => sample.snapshotMs);
+    const median = (values: number[]) =>
+      percentile(
+        [...values].sort((a, b) => a - b),
+        50,
+      );
     const rss = samples[kind][0]!.rssBytes;
     return {
       znodes,
-      restartMs: percentile(sorted, 50),
+      restartMs: median(ms),
       samplesMs: ms,
+      snapshotMs: median(snapshotMs),
+      snapshotSamplesMs: snapshotMs,
       rssBytes: rss,
       bytesPerZnode: rss / znodes,
     };
@@ -206,11 +237,11 @@ async function main(): Promise<void> {
   }
   results.restarts = restartResults;
   console.log(
-    `\nrestart with N znodes (64 B each): start to serving, median of ${restartSamples} (all samples), RSS`,
+    `\nrestart with N znodes (64 B each): start to serving and the start-up snapshot, median of ${restartSamples} (all samples), RSS`,
   );
   for (let i = 0; i < znodeCounts.length; i++) {
     const row = (r: RestartResult) =>
-      `${r.restartMs.toFixed(0)} ms (${r.samplesMs.map((ms) => ms.toFixed(0)).join(", ")}), ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB (${r.bytesPerZnode.toFixed(0)} B/znode)`;
+      `${r.restartMs.toFixed(0)} ms (${r.samplesMs.map((ms) => ms.toFixed(0)).join(", ")}), snapshot ${r.snapshotMs.toFixed(0)} ms (${r.snapshotSamplesMs.map((ms) => ms.toFixed(0)).join(", ")}), ${(r.rssBytes / 2 ** 20).toFixed(0)} MiB (${r.bytesPerZnode.toFixed(0)} B/znode)`;
     console.log(
       `${String(znodeCounts[i]).padStart(8)} | ZooKeeper ${row(restartResults.zookeeper[i]!)} | zkts ${row(restartResults.zkts[i]!)}`,
     );

@@ -2,9 +2,11 @@
  * Four-letter words (ZooKeeper's FourLetterCommands and server/command/*): a new
  * connection whose first four bytes spell a command gets a text answer and is closed.
  */
+
 import { readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
+import { AvgMinMaxCounter } from "../metrics/avg-min-max-counter.js";
 import type { ZooKeeperServer } from "./zookeeper-server.js";
 
 /** The version we report where ZooKeeper reports its own (clients parse the 3.8 prefix). */
@@ -140,6 +142,9 @@ function mntr(server: ZooKeeperServer, connections: ConnectionsView): string {
     ["zk_fsync_count", server.fsyncStats.fsyncs],
     ["zk_fsync_time_ms_sum", Math.round(server.fsyncStats.fsyncTotalMs)],
     ["zk_fsync_time_ms_max", Math.round(server.fsyncStats.fsyncMaxMs)],
+    // ZooKeeper's ServerMetrics summaries of the same fsyncs, and of snapshots.
+    ...(server.diskTimings?.fsyncTimes ?? new AvgMinMaxCounter()).mntrRows("fsynctime"),
+    ...(server.diskTimings?.snapshotTimes ?? new AvgMinMaxCounter()).mntrRows("snapshottime"),
     ["zk_rss_bytes", memory.rss],
     ["zk_uptime", Date.now() - server.stats.startedAtMs],
   ];

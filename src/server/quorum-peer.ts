@@ -28,7 +28,7 @@ import {
   type QuorumMessage,
   type SyncedSnapshot,
 } from "../quorum/zab-codec.js";
-import { DataDirectory, treeSnapshotSource } from "../storage/data-directory.js";
+import { DataDirectory, type DiskTimings, treeSnapshotSource } from "../storage/data-directory.js";
 import { snapshotBodyChunks } from "../storage/snapshot-format.js";
 import type { LogEntry } from "../storage/txn-log-format.js";
 import type { DataTree } from "../tree/data-tree.js";
@@ -82,6 +82,9 @@ export async function startQuorumPeer(options: {
 class QuorumPeer implements QuorumPeerHandle {
   readonly quorum: MajorityQuorum;
   private directory!: DataDirectory;
+  /** The data directory's fsync and snapshot times, for each role's mntr (none before start). */
+  private readonly diskTimings = (): DiskTimings | undefined =>
+    (this.directory as DataDirectory | undefined)?.timings;
   private database!: Database;
   private core!: ZabPeer<LogEntry, SyncedSnapshot>;
   private election!: QuorumElection;
@@ -118,7 +121,11 @@ class QuorumPeer implements QuorumPeerHandle {
   ) {
     this.quorum = new MajorityQuorum(ensemble.servers);
     this.host = config.clientPortAddress;
-    this.server = new ZooKeeperServer({ config, warn: (message) => logger.warn(message) });
+    this.server = new ZooKeeperServer({
+      config,
+      warn: (message) => logger.warn(message),
+      diskTimings: this.diskTimings,
+    });
     this.clientPort = new ClientPort(this.server, logger);
     this.clientPort.serving = () => this.serving;
   }
@@ -263,6 +270,7 @@ class QuorumPeer implements QuorumPeerHandle {
       this.server = new ZooKeeperServer({
         config: this.config,
         warn: (message) => this.logger.warn(message),
+        diskTimings: this.diskTimings,
       });
       this.clientPort.switchServer(this.server, reason);
     }
@@ -281,6 +289,7 @@ class QuorumPeer implements QuorumPeerHandle {
       config: this.config,
       restored: { tree: this.database.tree, sessions: this.database.sessions },
       warn: (message) => this.logger.warn(message),
+      diskTimings: this.diskTimings,
       replication:
         role === "leader"
           ? {

@@ -75,7 +75,10 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     ...(restored === null ? {} : { restored: { tree: restored.tree, sessions: restored.sessions } }),
     ...(dataDirectory === null
       ? {}
-      : { onCommitted: () => dataDirectory.maybeSnapshot(() => server.snapshotSource()) }),
+      : {
+          onCommitted: () => dataDirectory.maybeSnapshot(() => server.snapshotSource()),
+          diskTimings: () => dataDirectory.timings,
+        }),
     warn: (message) => logger.warn(message),
   });
   if (restored !== null) server.stats.digestMismatches += restored.digestMismatches;

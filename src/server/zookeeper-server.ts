@@ -4,12 +4,14 @@
  * answered in the order it asked. Connections are behind the `ClientConnection`
  * interface, clock behind `Clock`; no sockets here.
  */
+
 import { JuteWriter } from "../jute/binary.js";
 import { ErrorCode, KeeperState, OpCode, Perms, Xid } from "../jute/constants.js";
 import { KeeperError } from "../jute/keeper-error.js";
 import { writeMultiEnd, writeMultiResultHeader } from "../jute/multi.js";
 import { type ConnectRequest, type Id, Stat, type TxnHeader } from "../jute/records.js";
 import { generatePassword, SessionTracker } from "../sessions/session-tracker.js";
+import type { DiskTimings } from "../storage/data-directory.js";
 import { treeSnapshotSource } from "../storage/data-directory.js";
 import type { SnapshotSource } from "../storage/snapshot-format.js";
 import { containerDeletionCandidates } from "../tree/containers.js";
@@ -145,6 +147,8 @@ export interface ZooKeeperServerOptions {
   restored?: { tree: DataTree; sessions: ReadonlyMap<bigint, number> };
   /** Called after each durable batch is applied (snapshots are started from here). */
   onCommitted?: () => void;
+  /** The data directory's fsync and snapshot times, for mntr (none without one). */
+  diskTimings?: () => DiskTimings | undefined;
   /** Logs one line for operating errors (bad frames, expiries). */
   warn?: (message: string) => void;
 }
@@ -162,6 +166,7 @@ export class ZooKeeperServer {
   private readonly groupCommit: GroupCommit;
   private readonly log: DurableLog;
   private readonly warn: (message: string) => void;
+  private readonly diskTimingsSource: (() => DiskTimings | undefined) | undefined;
   /** The highest zxid handed out (ZooKeeper's hzxid). */
   private highestZxid = 0n;
   /** Txns handed to the log, in zxid order, waiting to be applied. */
@@ -203,6 +208,7 @@ export class ZooKeeperServer {
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? new InMemoryTxnLog();
     this.warn = options.warn ?? (() => {});
+    this.diskTimingsSource = options.diskTimings;
     this.sessions = new SessionTracker({
       tickMs: this.config.tickTimeMs,
       // Standalone ZooKeeper creates its session tracker with server id 1.
@@ -247,6 +253,11 @@ export class ZooKeeperServer {
       this.config.flushDelayMs,
       this.config.logWritesInFlight,
     );
+  }
+
+  /** The data directory's fsync and snapshot times, when there is one. */
+  get diskTimings(): DiskTimings | undefined {
+    return this.diskTimingsSource?.();
   }
 
   /** The durable log's fsync figures (zero for a log that does not sync). */

@@ -5,6 +5,7 @@
  * `applyTxn`), takes fuzzy snapshots every snapCount txns (randomised so that servers
  * do not snapshot together), and purges old files.
  */
+
 import { randomInt } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
@@ -14,6 +15,7 @@ import { pipeline } from "node:stream/promises";
 import { promisify } from "node:util";
 import { createGzip, gunzip } from "node:zlib";
 import { OpCode } from "../jute/constants.js";
+import { AvgMinMaxCounter } from "../metrics/avg-min-max-counter.js";
 import { DataTree, type DataTreeOptions } from "../tree/data-tree.js";
 import type { ZxidDigest } from "../tree/digest.js";
 import { listZxidFiles, syncDirectory } from "./files.js";
@@ -79,6 +81,12 @@ export interface Restored {
   recent: LogEntry[];
 }
 
+/** What the disk's work took, in whole milliseconds per fsync and per snapshot. */
+export interface DiskTimings {
+  readonly fsyncTimes: AvgMinMaxCounter;
+  readonly snapshotTimes: AvgMinMaxCounter;
+}
+
 export class DataDirectory {
   readonly snapDir: string;
   readonly logDir: string;
@@ -87,9 +95,13 @@ export class DataDirectory {
   private randRoll = 0;
   private randSize = 0;
   private running: Promise<void> | null = null;
-  /** Snapshots written by this process, and the time the last one took. */
-  snapshotsTaken = 0;
-  lastSnapshotMs = 0;
+  /** Snapshots written by this process and the time each took (ZooKeeper's snapshottime). */
+  readonly snapshotTimes = new AvgMinMaxCounter();
+
+  /** The fsync and snapshot times mntr shows (ZooKeeper's fsynctime and snapshottime). */
+  get timings(): DiskTimings {
+    return { fsyncTimes: this.log.stats.fsyncTimes, snapshotTimes: this.snapshotTimes };
+  }
 
   private constructor(private readonly options: DataDirectoryOptions) {
     this.snapDir = join(options.dataDir, versionDirName);
@@ -379,10 +391,7 @@ export class DataDirectory {
     }
     const started = performance.now();
     this.running = this.takeSnapshot(source)
-      .then((name) => {
-        this.lastSnapshotMs = performance.now() - started;
-        this.options.info(`wrote ${name} in ${this.lastSnapshotMs.toFixed(0)} ms`);
-      })
+      .then((name) => this.options.info(`wrote ${name} in ${(performance.now() - started).toFixed(0)} ms`))
       .catch((error: unknown) => this.options.warn(`snapshot failed: ${(error as Error).message}`))
       .finally(() => {
         this.running = null;
@@ -391,6 +400,7 @@ export class DataDirectory {
 
   /** Writes a snapshot: temporary file, fsync, rename, directory fsync. Returns its name. */
   async takeSnapshot(source: SnapshotSource): Promise<string> {
+    const started = performance.now();
     const name = snapshotFileName(source.zxid, this.options.compression);
     const temporary = join(this.snapDir, `.${name}.tmp`);
     const chunks = Readable.from(snapshotChunks(source));
@@ -407,7 +417,7 @@ export class DataDirectory {
     }
     await rename(temporary, join(this.snapDir, name));
     await syncDirectory(this.snapDir);
-    this.snapshotsTaken++;
+    this.snapshotTimes.add(performance.now() - started);
     return name;
   }
 

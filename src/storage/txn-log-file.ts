@@ -12,9 +12,11 @@
  * write into blocks that already exist is a data write only, while one into a hole must
  * also commit the block allocation (about 40% slower on ext4 here for an 8 KiB write).
  */
+
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { join } from "node:path";
+import { AvgMinMaxCounter } from "../metrics/avg-min-max-counter.js";
 import type { DurableLog, LoggedTxn } from "../server/durable-log.js";
 import { syncDirectory } from "./files.js";
 import { encodeLogHeader, encodeLogRecords, logFileName } from "./txn-log-format.js";
@@ -38,6 +40,8 @@ export interface TxnLogStats {
   fsyncs: number;
   fsyncTotalMs: number;
   fsyncMaxMs: number;
+  /** The same syncs in whole milliseconds, as ZooKeeper's fsynctime summary. */
+  fsyncTimes: AvgMinMaxCounter;
   filesCreated: number;
   bytesWritten: number;
 }
@@ -91,6 +95,7 @@ export class FileTxnLog implements DurableLog {
     fsyncs: 0,
     fsyncTotalMs: 0,
     fsyncMaxMs: 0,
+    fsyncTimes: new AvgMinMaxCounter(),
     filesCreated: 0,
     bytesWritten: 0,
   };
@@ -215,6 +220,7 @@ export class FileTxnLog implements DurableLog {
       this.stats.fsyncs++;
       this.stats.fsyncTotalMs += elapsed;
       if (elapsed > this.stats.fsyncMaxMs) this.stats.fsyncMaxMs = elapsed;
+      this.stats.fsyncTimes.add(elapsed);
       if (elapsed > this.options.fsyncWarnMs) {
         this.options.warn(
           `fsync of ${this.fileName} took ${elapsed.toFixed(0)} ms, over fsync.warningthresholdms=${this.options.fsyncWarnMs}`,

@@ -96,6 +96,52 @@ describe("data directories shared with Apache ZooKeeper 3.8", () => {
     }
   });
 
+  it("mntr shows fsync and snapshot times under ZooKeeper's names, with the same counts", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "zkts-mntr-times-"));
+    const writes = 10;
+    // Each server: a new data directory (one snapshot at start-up), then `writes` creates one
+    // at a time (one fsync each, after the createSession's).
+    const timings = async (connectString: string, port: number, host: string) => {
+      const client = await ZooKeeperClient.connect(connectString);
+      for (let i = 0; i < writes; i++) await client.create(`/t${i}`, Buffer.from("x"));
+      await client.close();
+      const rows = (await fourLetterWord(host, port, "mntr"))
+        .split("\n")
+        .map((line) => line.split("\t"))
+        .filter(([key]) => /^zk_(avg|min|max|cnt|sum)_(fsynctime|snapshottime)$/.test(key ?? ""));
+      return new Map(rows.map(([key, value]) => [key!, value!]));
+    };
+    try {
+      const zkts = await startStandalone({ config: zktsConfig(join(dir, "zkts")) });
+      let ours: Map<string, string>;
+      try {
+        ours = await timings(`127.0.0.1:${zkts.port}`, zkts.port, "127.0.0.1");
+      } finally {
+        await zkts.close();
+      }
+      const zookeeper = await startApacheZooKeeper({ dataDir: join(dir, "zookeeper") });
+      let theirs: Map<string, string>;
+      try {
+        theirs = await timings(`${zookeeper.host}:${zookeeper.port}`, zookeeper.port, zookeeper.host);
+      } finally {
+        await zookeeper.stop();
+      }
+      assert.equal(theirs.size, 10, [...theirs.keys()].join(", "));
+      assert.deepEqual([...ours.keys()].sort(), [...theirs.keys()].sort());
+      for (const [key, value] of ours) {
+        // The average is a Java double ("0.0", "1.25"); the rest are whole milliseconds or counts.
+        assert.match(value, key.startsWith("zk_avg_") ? /^\d+\.\d+$/ : /^\d+$/, `${key} ${value}`);
+      }
+      assert.equal(ours.get("zk_cnt_snapshottime"), "1");
+      assert.equal(theirs.get("zk_cnt_snapshottime"), "1");
+      assert.ok(Number(ours.get("zk_cnt_fsynctime")) >= writes, `fsyncs ${ours.get("zk_cnt_fsynctime")}`);
+      assert.ok(Number(theirs.get("zk_cnt_fsynctime")) >= writes, `fsyncs ${theirs.get("zk_cnt_fsynctime")}`);
+      assert.ok(Number(ours.get("zk_max_fsynctime")) <= Number(ours.get("zk_sum_fsynctime")));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("zkts serves the tree Apache ZooKeeper wrote", async () => {
     const dir = mkdtempSync(join(tmpdir(), "zk-to-zkts-"));
     const dataDir = join(dir, "data");
