@@ -66,17 +66,35 @@ export class ProposalLog<T> {
 
   /** The greatest point of this history at or below `zxid` (the base if none). */
   floor(zxid: bigint): bigint {
-    let result = this.base;
-    for (const entry of this.entries) {
-      if (entry.zxid > zxid) break;
-      result = entry.zxid;
+    const index = this.firstAfter(zxid);
+    return index === 0 ? this.base : this.entries[index - 1]!.zxid;
+  }
+
+  /**
+   * Entries after `zxid` up to and including `upTo`. Called on every commit, with up to
+   * commitLogCount committed entries kept before them: found by binary search, not a scan
+   * (a filter over the whole log was 6% of a busy follower's and leader's CPU).
+   */
+  between(zxid: bigint, upTo: bigint): Proposal<T>[] {
+    const result: Proposal<T>[] = [];
+    for (let i = this.firstAfter(zxid); i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (entry.zxid > upTo) break;
+      result.push(entry);
     }
     return result;
   }
 
-  /** Entries after `zxid` up to and including `upTo`. */
-  between(zxid: bigint, upTo: bigint): Proposal<T>[] {
-    return this.entries.filter((entry) => entry.zxid > zxid && entry.zxid <= upTo);
+  /** The index of the first entry with a zxid above `zxid` (the length if none). */
+  private firstAfter(zxid: bigint): number {
+    let low = 0;
+    let high = this.entries.length;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if ((this.entries[middle]?.zxid ?? 0n) <= zxid) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   get(zxid: bigint): Proposal<T> | undefined {
@@ -99,15 +117,8 @@ export class ProposalLog<T> {
 
   /** Forgets the oldest entries at or below `committed` beyond the newest `keep` of them. */
   trim(committed: bigint, keep: number): void {
-    // Entries are in zxid order: the committed ones are a prefix, found by binary search.
-    let low = 0;
-    let high = this.entries.length;
-    while (low < high) {
-      const middle = (low + high) >> 1;
-      if ((this.entries[middle]?.zxid ?? 0n) <= committed) low = middle + 1;
-      else high = middle;
-    }
-    const committedCount = low;
+    // Entries are in zxid order: the committed ones are a prefix.
+    const committedCount = this.firstAfter(committed);
     const drop = committedCount - keep;
     if (drop <= 0) return;
     // Trimmed in batches so that each commit does not copy the whole window.
