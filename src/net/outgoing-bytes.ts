@@ -73,6 +73,11 @@ export class OutgoingBytes {
     return this.view!;
   }
 
+  /** The buffer the last claim is in (to copy bytes into it). */
+  get targetBuffer(): Buffer {
+    return this.buffer!;
+  }
+
   /** Adds a part: copied into the packed run when small, else queued as it is. */
   add(part: Buffer): void {
     if (part.length === 0) return;

@@ -17,6 +17,7 @@ import {
 import type { SyncedSnapshot } from "../quorum/zab-codec.js";
 import { readSnapshotBody } from "../storage/snapshot-format.js";
 import { DataTree } from "../tree/data-tree.js";
+import { OutgoingBytes, packedPartBytesMax, writeParts } from "./outgoing-bytes.js";
 
 /** Bytes buffered from a peer without a whole packet (a snapshot included) before the connection is dropped. */
 export const quorumReceiveBytesMaxDefault = 1024 * 1024 * 1024;
@@ -37,7 +38,8 @@ export class QuorumConnection {
   /** Bytes buffered at the last attempt to parse the snapshot: retried only once they double. */
   private snapshotAttemptBytes = 0;
   private closedReason: string | null = null;
-  private corked = false;
+  /** What this turn sends the peer, handed to the socket in one write at its end. */
+  private readonly outgoing = new OutgoingBytes((parts) => writeParts(this.socket, parts));
   handlers: QuorumConnectionHandlers | null = null;
 
   constructor(
@@ -58,22 +60,37 @@ export class QuorumConnection {
     return this.closedReason === null;
   }
 
+  /**
+   * Queues a packet (and bytes that follow it) for the end of this turn of the event loop:
+   * a turn's packets to one peer are packed back to back and leave in one write (a leader
+   * sends each learner its proposals and commits, often many per turn).
+   */
   send(packet: QuorumPacket, trailer: readonly Buffer[] = []): void {
     if (!this.open) return;
-    // Everything sent in one turn of the event loop leaves in one writev, not a syscall each.
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    const data = packet.data;
+    if (packet.authinfo !== null) {
+      const writer = new JuteWriter(64 + (data?.length ?? 0));
+      writeQuorumPacket(writer, packet);
+      this.outgoing.add(writer.toBuffer());
+    } else {
+      // QuorumPacket: type, zxid, data (length-prefixed, -1 for none), authinfo (-1: none).
+      const dataBytes = data === null ? 0 : data.length;
+      const inline = dataBytes <= packedPartBytesMax;
+      const at = this.outgoing.claim(16 + (inline ? dataBytes + 4 : 0));
+      const view = this.outgoing.targetView;
+      view.setInt32(at, packet.type);
+      view.setBigInt64(at + 4, packet.zxid);
+      view.setInt32(at + 12, data === null ? -1 : dataBytes);
+      if (inline) {
+        if (dataBytes > 0) data!.copy(this.outgoing.targetBuffer, at + 16);
+        view.setInt32(at + 16 + dataBytes, -1);
+      } else {
+        this.outgoing.add(data!);
+        view.setInt32(this.outgoing.claim(4), -1);
+      }
     }
-    const writer = new JuteWriter(64 + (packet.data?.length ?? 0));
-    writeQuorumPacket(writer, packet);
-    this.socket.write(Buffer.from(writer.toBuffer()));
-    for (const chunk of trailer) this.socket.write(chunk);
-    if (this.socket.writableLength > quorumSendBytesMaxDefault) {
+    for (const chunk of trailer) this.outgoing.add(chunk);
+    if (this.outgoing.pendingBytes + this.socket.writableLength > quorumSendBytesMaxDefault) {
       this.close(`more than ${quorumSendBytesMaxDefault} bytes queued to a peer that does not read`);
     }
   }
@@ -82,7 +99,7 @@ export class QuorumConnection {
   sendSnapshot(packet: QuorumPacket, body: readonly Buffer[]): void {
     const signature = new JuteWriter(16);
     signature.string(snapSignature);
-    this.send(packet, [...body, Buffer.from(signature.toBuffer())]);
+    this.send(packet, [...body, signature.toBuffer()]);
   }
 
   close(reason: string): void {
@@ -112,34 +129,49 @@ export class QuorumConnection {
       if (this.expectSnapshot && this.bufferedBytes < this.snapshotAttemptBytes * 2) return;
       const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
       this.chunks = [bytes];
+      // One reader for every whole packet in what has arrived (often a turn's proposals and commits).
       const reader = new JuteReader(bytes);
-      let packet: QuorumPacket;
-      let snapshot: SyncedSnapshot | null = null;
-      try {
-        if (this.expectSnapshot) {
+      if (this.expectSnapshot) {
+        let snapshot: SyncedSnapshot;
+        try {
           this.snapshotAttemptBytes = bytes.length;
           snapshot = this.readSnapshot(reader);
-          this.expectSnapshot = false;
-          this.snapshotAttemptBytes = 0;
-          packet = this.pendingSnap as QuorumPacket;
-          this.pendingSnap = null;
-        } else {
-          packet = readQuorumPacket(reader);
-          if (packet.type === PacketType.SNAP && this.options.learnerSide) {
-            // The snapshot follows on the stream: the packet is handed on with it.
-            this.expectSnapshot = true;
-            this.pendingSnap = packet;
-            this.snapshotAttemptBytes = 0;
-            this.advance(bytes, reader.position);
-            continue;
-          }
+        } catch (error) {
+          if (error instanceof JuteDecodeError) return;
+          throw error;
         }
-      } catch (error) {
-        if (error instanceof JuteDecodeError) return;
-        throw error;
+        this.expectSnapshot = false;
+        this.snapshotAttemptBytes = 0;
+        const packet = this.pendingSnap as QuorumPacket;
+        this.pendingSnap = null;
+        this.advance(bytes, reader.position);
+        this.handlers?.packet(packet, snapshot);
+        continue;
       }
-      this.advance(bytes, reader.position);
-      this.handlers?.packet(packet, snapshot);
+      let consumed = 0;
+      let whole = true;
+      while (consumed < bytes.length && this.open) {
+        let packet: QuorumPacket;
+        try {
+          packet = readQuorumPacket(reader);
+        } catch (error) {
+          if (!(error instanceof JuteDecodeError)) throw error;
+          whole = false;
+          break;
+        }
+        consumed = reader.position;
+        if (packet.type === PacketType.SNAP && this.options.learnerSide) {
+          // The snapshot follows on the stream: the packet is handed on with it.
+          this.expectSnapshot = true;
+          this.pendingSnap = packet;
+          this.snapshotAttemptBytes = 0;
+          break;
+        }
+        this.handlers?.packet(packet, null);
+      }
+      this.advance(bytes, consumed);
+      // Part of a packet is all that is left: wait for more bytes.
+      if (!whole) return;
     }
   }
 
