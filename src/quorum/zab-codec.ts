@@ -112,8 +112,9 @@ export function decodeZabMessage(packet: QuorumPacket): QuorumMessage | null {
     case PacketType.PROPOSAL:
     case PacketType.INFORM: {
       if (packet.data === null) throw new QuorumCodecError(`packet ${packet.type} without a txn`);
-      // A copy: the entry keeps its bytes (to log them) without pinning the receive buffer.
-      const txn = unmarshallTxnEntry(Buffer.from(packet.data));
+      // The packet's data is a copy (readQuorumPacket), not a view of the receive buffer:
+      // the entry keeps it as its bytes, to log them.
+      const txn = unmarshallTxnEntry(packet.data);
       const proposal = { zxid: txn.header.zxid, txn };
       return packet.type === PacketType.PROPOSAL
         ? { type: "proposal", proposal }

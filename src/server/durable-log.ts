@@ -12,6 +12,12 @@ export interface LoggedTxn {
   txn: Txn;
   /** The tree digest once the txn applies; null for the ErrorTxn of a failed write. */
   digest: TxnDigest | null;
+  /**
+   * The txn marshalled (header, txn, digest), when that is done already: a leader's
+   * proposal carries the bytes it sends its learners and logs, a learner's the bytes it
+   * received; the log copies them instead of encoding the txn again.
+   */
+  readonly bytes?: Buffer;
 }
 
 /** Storage that makes txns durable; `append` resolves once the whole batch is durable. */

@@ -14,6 +14,7 @@ import { generatePassword, SessionTracker } from "../sessions/session-tracker.js
 import type { DiskTimings } from "../storage/data-directory.js";
 import { treeSnapshotSource } from "../storage/data-directory.js";
 import type { SnapshotSource } from "../storage/snapshot-format.js";
+import { withMarshalledBytes } from "../storage/txn-log-format.js";
 import { containerDeletionCandidates } from "../tree/containers.js";
 import { DataTree, type ProcessTxnResult, type TriggeredEvent } from "../tree/data-tree.js";
 import { WatchManager } from "../watches/watch-manager.js";
@@ -629,7 +630,8 @@ export class ZooKeeperServer {
     this.unapplied.push({ zxid: logged.header.zxid, state, entry, error });
     const replication = this.replication;
     if (replication?.role === "leader") {
-      if (!replication.propose({ header: logged.header, txn: logged.txn, digest: logged.digest })) {
+      // Marshalled once: the same bytes go to every learner and into the log.
+      if (!replication.propose(withMarshalledBytes(logged))) {
         this.unapplied.pop();
         state?.connection.close("leader stepping down");
       }

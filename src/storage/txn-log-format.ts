@@ -105,14 +105,9 @@ export interface LogEntry {
   header: TxnHeaderRecord;
   txn: Txn;
   digest: TxnDigestRecord | null;
+  /** The entry marshalled, when that is done already (see LoggedTxn.bytes). */
+  readonly bytes?: Buffer;
 }
-
-/**
- * An entry's marshalled bytes when they already exist: a learner logs the proposal it
- * received, and a leader logs the bytes it sent to its learners; they are copied, not
- * encoded again. Entries are never changed after they are made.
- */
-const marshalled = new WeakMap<LogEntry, Buffer>();
 
 /** Bytes of a record around its entry: checksum (8), length (4) and end byte (1). */
 const recordOverheadBytes = 13;
@@ -144,7 +139,7 @@ function sizeHint(txn: Txn): number {
 export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
   let hint = 0;
   for (const entry of entries) {
-    hint += recordOverheadBytes + (marshalled.get(entry)?.length ?? sizeHint(entry.txn));
+    hint += recordOverheadBytes + (entry.bytes?.length ?? sizeHint(entry.txn));
   }
   const writer = new JuteWriter(hint);
   const starts: number[] = [];
@@ -152,7 +147,7 @@ export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
     const start = writer.byteLength;
     starts.push(start);
     writer.long(0n).int(0);
-    const known = marshalled.get(entry);
+    const known = entry.bytes;
     if (known !== undefined) writer.raw(known);
     else writeEntry(writer, entry);
     writer.patchInt(start + 8, writer.byteLength - start - 12);
@@ -179,26 +174,39 @@ function writeEntry(writer: JuteWriter, entry: LogEntry): void {
   if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
 }
 
-/** The marshalled entry, kept: a leader sends these bytes to its learners and then logs them. */
+/** Util.marshallTxnEntry: the entry's bytes (`entry.bytes` when it has them). */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
-  const known = marshalled.get(entry);
-  if (known !== undefined) return known;
+  if (entry.bytes !== undefined) return entry.bytes;
   const writer = new JuteWriter(sizeHint(entry.txn));
   writeEntry(writer, entry);
-  const bytes = writer.toBuffer();
-  marshalled.set(entry, bytes);
-  return bytes;
+  return writer.toBuffer();
 }
 
-/** Decodes a marshalled txn entry (the inverse of marshallTxnEntry). */
+/** The entry with its marshalled bytes kept beside it (a leader's proposal: sent, then logged). */
+export function withMarshalledBytes<T extends LogEntry>(entry: T): T & { readonly bytes: Buffer } {
+  return {
+    header: entry.header,
+    txn: entry.txn,
+    digest: entry.digest,
+    bytes: marshallTxnEntry(entry),
+  } as T & {
+    readonly bytes: Buffer;
+  };
+}
+
+/** Decodes a marshalled txn entry (the inverse of marshallTxnEntry), keeping `bytes` as its bytes. */
 export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
+  const { header, txn, digest } = decodeTxnEntry(bytes);
+  return { header, txn, digest, bytes };
+}
+
+/** Decodes a marshalled txn entry; the entry does not refer to `bytes` (a view of a log file, say). */
+function decodeTxnEntry(bytes: Buffer): LogEntry {
   const reader = new JuteReader(bytes);
   const header = TxnHeader.read(reader);
   const txn = readTxn(header.type, reader);
   const digest = reader.remaining > 0 ? TxnDigest.read(reader) : null;
-  const entry = { header, txn, digest };
-  marshalled.set(entry, bytes);
-  return entry;
+  return { header, txn, digest };
 }
 
 /** What a log file holds, and where its valid records end. */
@@ -269,7 +277,8 @@ export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): Par
     if (BigInt(adler32(body)) !== checksum || endByte !== endOfRecord)
       throw new LogCorruptionError("checksum or end-of-record mismatch", offset, lastGood());
     try {
-      entries.push(unmarshallTxnEntry(Buffer.from(body)));
+      // Decoded from the file's bytes, not a copy of them: replayed entries need none.
+      entries.push(decodeTxnEntry(body));
     } catch (error) {
       if (error instanceof JuteDecodeError)
         throw new LogCorruptionError(`undecodable txn: ${error.message}`, offset, lastGood());
