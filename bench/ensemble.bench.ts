@@ -5,7 +5,8 @@
  *     the time from the kill to the first write acknowledged after it, at tickTime 2000
  *     and at tickTime 200;
  *   - throughput: `zkts bench` write and read workloads spread over all three servers, after
- *     one unmeasured 2 s run of each on each ensemble.
+ *     unmeasured 3 s write runs on each ensemble until two in a row agree within 10% (a JVM
+ *     takes several), then one read run.
  * All servers share the machine's cores and disk with each other and with the load
  * generator, so the absolute figures are low; the ratio is what this measures.
  */
@@ -33,7 +34,10 @@ const run = promisify(execFile);
 const quick = process.argv.includes("--quick");
 const repeats = quick ? 1 : 3;
 const seconds = quick ? 3 : 5;
-const warmupSeconds = 2;
+/** Warm-up runs: writes of warmupSeconds until two in a row agree within warmupSettledRatio, at most warmupRunsMax. */
+const warmupSeconds = 3;
+const warmupSettledRatio = 0.1;
+const warmupRunsMax = 8;
 const kinds: { name: string; kind: MemberKind }[] = [
   { name: "ZooKeeper", kind: "apache" },
   { name: "zkts", kind: "zkts" },
@@ -155,6 +159,7 @@ function median(values: number[]): number {
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "zkts-ensemble-bench-"));
   const results: Record<string, Record<string, number[]>> = {};
+  const warmups: Record<string, number[]> = {};
   const record = (row: string, name: string, value: number) => {
     results[row] ??= {};
     (results[row][name] ??= []).push(value);
@@ -176,9 +181,23 @@ async function main(): Promise<void> {
         const taken = new Set(running.flatMap(({ ensemble }) => portsOf(ensemble)));
         running.push({ name, ensemble: await startThree(root, kind, 2000, taken) });
       }
-      // Each runs both workloads once, not counted, so that no first repeat carries a JIT's warm-up.
-      for (const { ensemble } of running) {
-        for (const workload of ["write", "read"]) await throughput(ensemble, workload, warmupSeconds);
+      // Each is warmed up, not counted, so that no repeat carries a JIT's warm-up: writes until
+      // two runs in a row agree within warmupSettledRatio (a JVM ensemble takes several), then reads once.
+      for (const { name, ensemble } of running) {
+        const rates: number[] = [];
+        for (let run = 0; run < warmupRunsMax; run++) {
+          rates.push((await throughput(ensemble, "write", warmupSeconds)).opsPerSecond);
+          const [previous, last] = rates.slice(-2);
+          if (
+            previous !== undefined &&
+            last !== undefined &&
+            Math.abs(last - previous) <= previous * warmupSettledRatio
+          )
+            break;
+        }
+        console.log(`${name} warm-up writes ops/s: ${rates.map((rate) => rate.toFixed(0)).join(", ")}`);
+        warmups[name] = rates;
+        await throughput(ensemble, "read", warmupSeconds);
       }
       for (let r = 0; r < repeats; r++) {
         for (const { name, ensemble } of r % 2 === 0 ? running : [...running].reverse()) {
@@ -210,7 +229,7 @@ async function main(): Promise<void> {
     const file = join(resultsDir, `ensemble-${new Date().toISOString().slice(0, 10)}.json`);
     writeFileSync(
       file,
-      `${JSON.stringify({ date: new Date().toISOString(), repeats, seconds, rows }, null, 2)}\n`,
+      `${JSON.stringify({ date: new Date().toISOString(), repeats, seconds, warmups, rows }, null, 2)}\n`,
     );
     console.log(`wrote ${file}`);
   } finally {
