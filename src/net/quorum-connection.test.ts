@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, it } from "node:test";
 import { PacketType, type QuorumPacket } from "../quorum/quorum-packet.js";
-import { packedPartBytesMax } from "./outgoing-bytes.js";
+import { packBufferBytes, packedPartBytesMax } from "./outgoing-bytes.js";
 import { QuorumConnection } from "./quorum-connection.js";
 
 /** A leader-side and a learner-side connection over a loopback socket pair. */
@@ -35,6 +35,55 @@ async function connectedPair(): Promise<{
   };
 }
 
+/** Sends `packets` in one turn and resolves with what the other side received, once it has as many. */
+function roundTrip(
+  leader: QuorumConnection,
+  learner: QuorumConnection,
+  packets: QuorumPacket[],
+): Promise<QuorumPacket[]> {
+  const received: QuorumPacket[] = [];
+  const all = new Promise<QuorumPacket[]>((resolve, reject) => {
+    learner.handlers = {
+      packet: (packet) => {
+        received.push(packet);
+        if (received.length === packets.length) resolve(received);
+      },
+      closed: (reason) => reject(new Error(reason)),
+    };
+  });
+  for (const packet of packets) leader.send(packet);
+  return all;
+}
+
+function assertSame(received: QuorumPacket[], sent: QuorumPacket[], label: string): void {
+  assert.equal(received.length, sent.length, label);
+  for (let i = 0; i < sent.length; i++) {
+    const expected = sent[i]!;
+    const actual = received[i]!;
+    assert.equal(actual.type, expected.type, `${label}, packet ${i}`);
+    assert.equal(actual.zxid, expected.zxid, `${label}, packet ${i}`);
+    assert.deepEqual(
+      actual.data === null ? null : Buffer.from(actual.data),
+      expected.data,
+      `${label}, packet ${i}`,
+    );
+    assert.deepEqual(actual.authinfo, expected.authinfo, `${label}, packet ${i}`);
+  }
+}
+
+const proposal = (zxid: bigint, size: number): QuorumPacket => ({
+  type: PacketType.PROPOSAL,
+  zxid,
+  data: Buffer.alloc(size, Number(zxid % 250n) + 1),
+  authinfo: null,
+});
+const commit = (zxid: bigint): QuorumPacket => ({
+  type: PacketType.COMMIT,
+  zxid,
+  data: null,
+  authinfo: null,
+});
+
 describe("quorum connection", () => {
   it("delivers a turn's packets whole and in order: no data, small, at and past the packing limit, large, with authinfo", async () => {
     const { leader, learner, close } = await connectedPair();
@@ -50,13 +99,7 @@ describe("quorum connection", () => {
       ];
       const sent: QuorumPacket[] = [{ type: PacketType.PING, zxid: 0n, data: null, authinfo: null }];
       sizes.forEach((size, i) => {
-        sent.push({
-          type: PacketType.PROPOSAL,
-          zxid: 0x100000000n + BigInt(i),
-          data: Buffer.alloc(size, i + 1),
-          authinfo: null,
-        });
-        sent.push({ type: PacketType.COMMIT, zxid: 0x100000000n + BigInt(i), data: null, authinfo: null });
+        sent.push(proposal(0x100000000n + BigInt(i), size), commit(0x100000000n + BigInt(i)));
       });
       sent.push({
         type: PacketType.PROPOSAL,
@@ -64,31 +107,22 @@ describe("quorum connection", () => {
         data: Buffer.from("with auth"),
         authinfo: [{ scheme: "digest", id: "user:hash" }],
       });
-      const received: QuorumPacket[] = [];
-      const all = new Promise<void>((resolve, reject) => {
-        learner.handlers = {
-          packet: (packet) => {
-            received.push(packet);
-            if (received.length === sent.length) resolve();
-          },
-          closed: (reason) => reject(new Error(reason)),
-        };
-      });
-      // In one turn: they are packed, the large ones sent as they are between the runs.
-      for (const packet of sent) leader.send(packet);
-      await all;
-      assert.equal(received.length, sent.length);
-      for (let i = 0; i < sent.length; i++) {
-        const expected = sent[i]!;
-        const actual = received[i]!;
-        assert.equal(actual.type, expected.type, `packet ${i}`);
-        assert.equal(actual.zxid, expected.zxid, `packet ${i}`);
-        assert.deepEqual(
-          actual.data === null ? null : Buffer.from(actual.data),
-          expected.data,
-          `packet ${i}`,
-        );
-        assert.deepEqual(actual.authinfo, expected.authinfo, `packet ${i}`);
+      assertSame(await roundTrip(leader, learner, sent), sent, "mixed sizes");
+    } finally {
+      close();
+    }
+  });
+
+  it("keeps a large packet whole wherever its header falls in the packing buffer", async () => {
+    const { leader, learner, close } = await connectedPair();
+    try {
+      // A small packet of 20 + n bytes, then a large one whose 16-byte header ends at
+      // 36 + n: across n, the header ends at every offset near the end of a packing buffer,
+      // so the large packet's 4-byte trailer sometimes needs a new one.
+      for (let n = packBufferBytes - 60; n <= packBufferBytes + 20; n++) {
+        const zxid = BigInt(n);
+        const sent = [proposal(zxid, n), proposal(zxid + 1n, packedPartBytesMax + 100), commit(zxid)];
+        assertSame(await roundTrip(leader, learner, sent), sent, `first packet of ${20 + n} bytes`);
       }
     } finally {
       close();

@@ -86,7 +86,9 @@ export class QuorumConnection {
         view.setInt32(at + 16 + dataBytes, -1);
       } else {
         this.outgoing.add(data!);
-        view.setInt32(this.outgoing.claim(4), -1);
+        // The trailer may start a new packing buffer: its view, not the header's.
+        const at = this.outgoing.claim(4);
+        this.outgoing.targetView.setInt32(at, -1);
       }
     }
     for (const chunk of trailer) this.outgoing.add(chunk);
