@@ -84,9 +84,19 @@ const opArbitrary: fc.Arbitrary<MultiOp> = fc.oneof(
   fc.constantFrom(...paths).map((path): MultiOp => ({ type: OpCode.check, request: { path, version: -1 } })),
 );
 
-/** A txn: a multi of up to 8 ops, or one op on its own. */
+/** A read op in a write multi: the multi fails to decode after the ops before it were prepped. */
+const readOpArbitrary = fc
+  .constantFrom(...paths)
+  .map((path): MultiOp => ({ type: OpCode.getData, request: { path, watch: false } }));
+
+/** A txn: a multi of up to 8 ops (now and then one that cannot be decoded), or one op on its own. */
 const txnArbitrary = fc.oneof(
-  fc.array(opArbitrary, { minLength: 1, maxLength: 8 }).map((ops) => ({ multi: true, ops })),
+  fc
+    .array(fc.oneof({ arbitrary: opArbitrary, weight: 15 }, { arbitrary: readOpArbitrary, weight: 1 }), {
+      minLength: 1,
+      maxLength: 8,
+    })
+    .map((ops) => ({ multi: true, ops })),
   opArbitrary.map((op) => ({ multi: false, ops: [op] })),
 );
 

@@ -527,6 +527,11 @@ function prepMulti(ctx: PrepContext, request: WriteRequest, header: TxnHeader, o
   ctx.changes.multiDigestsBefore = digestsBefore;
   try {
     prepMultiOps(ctx, request, header, ops, txns, saved);
+  } catch (error) {
+    // An op that cannot be decoded (a read op, say) fails the whole request after the ops
+    // before it made records: they go, or later writes would see them (and their unsettled digests).
+    ctx.changes.rollback(header.zxid, saved);
+    throw error;
   } finally {
     ctx.changes.multiDigestsBefore = null;
   }
