@@ -176,11 +176,11 @@ async function restarts(znodes: number): Promise<Record<Kind, RestartResult>> {
   const result = (kind: Kind): RestartResult => {
     const ms = samples[kind].map((sample) => sample.ms);
     const snapshotMs = samples[kind].map((sample) => sample.snapshotMs);
-    const median = (values: number[]) =>
-      percentile(
-        [...values].sort((a, b) => a - b),
-        50,
-      );
+    // A snapshot time not reported within the wait is NaN: left out, not sorted in.
+    const median = (values: number[]) => {
+      const known = values.filter(Number.isFinite).sort((a, b) => a - b);
+      return known.length === 0 ? Number.NaN : percentile(known, 50);
+    };
     const rss = samples[kind][0]!.rssBytes;
     return {
       znodes,

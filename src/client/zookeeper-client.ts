@@ -47,11 +47,14 @@ export interface CreateOptions {
 }
 
 /**
- * About the bytes of a request for `path` carrying `data`: the path at up to 3 UTF-8 bytes a
- * char, the data, and room for lengths, a version, flags and an open ACL.
+ * About the bytes of a request for `path` (as the server sees it, chroot included) carrying
+ * `data` and `acl`: strings at up to 3 UTF-8 bytes a char, the data, and room for lengths,
+ * a version and flags. A short hint only costs a copy as the writer grows.
  */
-function requestBytesHint(path: string, data: Buffer | null): number {
-  return 64 + 3 * path.length + (data?.length ?? 0);
+function requestBytesHint(path: string, data: Buffer | null, acl: readonly ACL[] = []): number {
+  let bytes = 64 + 3 * path.length + (data?.length ?? 0);
+  for (const entry of acl) bytes += 12 + 3 * (entry.id.scheme.length + entry.id.id.length);
+  return bytes;
 }
 
 /** Parses "host:port,host:port/chroot". */
@@ -240,7 +243,7 @@ export class ZooKeeperClient extends EventEmitter {
         encodeSized(
           R.CreateRequest,
           { path: serverPath, data: bytes, acl, flags: mode },
-          requestBytesHint(serverPath, bytes),
+          requestBytesHint(serverPath, bytes, acl),
         ),
         path,
       );
@@ -280,12 +283,13 @@ export class ZooKeeperClient extends EventEmitter {
 
   async setData(path: string, data: Buffer | string | null, version = -1): Promise<Stat> {
     const bytes = typeof data === "string" ? Buffer.from(data) : data;
+    const serverPath = this.serverPath(path);
     const reply = await this.call(
       OpCode.setData,
       encodeSized(
         R.SetDataRequest,
-        { path: this.serverPath(path), data: bytes, version },
-        requestBytesHint(path, bytes),
+        { path: serverPath, data: bytes, version },
+        requestBytesHint(serverPath, bytes),
       ),
       path,
     );
@@ -341,8 +345,17 @@ export class ZooKeeperClient extends EventEmitter {
 
   private multiBody(ops: MultiOp[]): Buffer {
     let bytes = 16;
-    for (const op of ops)
-      bytes += 16 + requestBytesHint(op.request.path, "data" in op.request ? op.request.data : null);
+    for (const op of ops) {
+      const request = op.request;
+      bytes +=
+        16 +
+        3 * this.chroot.length +
+        requestBytesHint(
+          request.path,
+          "data" in request ? request.data : null,
+          "acl" in request ? request.acl : [],
+        );
+    }
     const w = new JuteWriter(bytes);
     writeMultiRequest(
       w,
