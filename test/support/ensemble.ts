@@ -163,14 +163,13 @@ export function startMember(member: Member): void {
 }
 
 /**
- * Starts every member, the slow-starting Apache ones first (each once its election port
- * listens), so that with fresh data the election goes to the highest id, as it would if
- * all started together.
+ * Starts every member, highest id first (an Apache one once its election port listens):
+ * with fresh data every quorum that forms then includes the highest id and elects it, as
+ * when all start together. Started the other way, two Apache servers waited for in turn
+ * could elect the higher of themselves before the last member was up.
  */
 export async function startEnsemble(ensemble: Ensemble): Promise<void> {
-  const ordered = [...ensemble.members].sort((a, b) =>
-    a.kind === b.kind ? 0 : a.kind === "apache" ? -1 : 1,
-  );
+  const ordered = [...ensemble.members].sort((a, b) => (a.id > b.id ? -1 : a.id < b.id ? 1 : 0));
   for (const member of ordered) {
     startMember(member);
     if (member.kind === "apache") {
