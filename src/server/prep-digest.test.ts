@@ -68,12 +68,19 @@ const setDataArbitrary = fc
 
 const opArbitrary: fc.Arbitrary<MultiOp> = fc.oneof(
   { arbitrary: setDataArbitrary, weight: 4 },
-  fc.record({ path: fc.constantFrom(...leaves), data: fc.uint8Array({ maxLength: 8 }) }).map(
-    ({ path, data }): MultiOp => ({
-      type: OpCode.create,
-      request: { path, data: Buffer.from(data), acl: open, flags: 0 },
-    }),
-  ),
+  fc
+    .record({
+      path: fc.constantFrom(...leaves),
+      data: fc.uint8Array({ maxLength: 8 }),
+      // Persistent, ephemeral, sequential, ephemeral sequential, container.
+      flags: fc.constantFrom(0, 1, 2, 3, 4),
+    })
+    .map(
+      ({ path, data, flags }): MultiOp => ({
+        type: OpCode.create,
+        request: { path, data: Buffer.from(data), acl: open, flags },
+      }),
+    ),
   fc.constantFrom(...paths).map((path): MultiOp => ({ type: OpCode.delete, request: { path, version: -1 } })),
   fc.record({ path: fc.constantFrom(...paths), data: fc.uint8Array({ maxLength: 8 }) }).map(
     ({ path, data }): MultiOp => ({
