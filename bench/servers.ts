@@ -46,7 +46,7 @@ export async function startServer(
     "admin.enableServer": "false",
     ...extra,
   };
-  const log = openSync(join(dataDir, `..${kind}.log`), "a");
+  const log = openSync(join(dataDir, "..", `${kind}-${port}.log`), "a");
   const startedMs = performance.now();
   let child: ChildProcess;
   if (kind === "zookeeper") {
