@@ -102,6 +102,14 @@ class QuorumPeer implements QuorumPeerHandle {
   private nextSyncToken = 1;
   private tickTimer: NodeJS.Timeout | null = null;
   private processing = false;
+  /**
+   * A leader's own log appends still being written (pipelined: the next Ready's proposals
+   * leave meanwhile), reported to the core in order as they become durable; at most
+   * config.logWritesInFlight of them.
+   */
+  private pendingAppends = 0;
+  private appendsReported: Promise<void> = Promise.resolve();
+  private appendFailure: Error | null = null;
   private pumpScheduled = false;
   private closed = false;
   private looking = false;
@@ -549,7 +557,85 @@ class QuorumPeer implements QuorumPeerHandle {
     );
   }
 
+  /**
+   * Whether a leader may start this Ready's log appends without waiting for them: it only
+   * appends, every message may leave before its own disk write (proposals, commits, informs),
+   * and nothing else in it depends on the disk (no role change, sync handshake or truncation).
+   */
+  private pipelinable(ready: Ready<LogEntry, SyncedSnapshot>): boolean {
+    return (
+      this.core.role === "leading" &&
+      this.serverRole === "leader" &&
+      ready.persist.every((op) => op.type === "append") &&
+      ready.messages.every(
+        ({ message }) =>
+          message.type === "proposal" ||
+          message.type === "commit" ||
+          message.type === "inform" ||
+          message.type === "ping",
+      ) &&
+      ready.apply.every((op) => op.type === "txn") &&
+      ready.disconnect.length === 0 &&
+      !ready.lookForLeader &&
+      ready.settledEpoch === null
+    );
+  }
+
+  /** Starts a pipelined Ready's appends; the core hears of each, in order, once it is durable. */
+  private startAppends(ready: Ready<LogEntry, SyncedSnapshot>): void {
+    for (const op of ready.persist) {
+      if (op.type !== "append" || op.proposals.length === 0) continue;
+      const zxid = op.proposals.at(-1)!.zxid;
+      const written = this.directory.log.append(op.proposals.map((proposal) => proposal.txn));
+      this.pendingAppends++;
+      this.appendsReported = this.appendsReported
+        .then(() => written)
+        .then(
+          () => {
+            this.pendingAppends--;
+            if (this.closed || this.appendFailure !== null) return;
+            this.core.appended(zxid);
+            this.directory.maybeSnapshot(() =>
+              treeSnapshotSource(this.database.tree, this.database.sessions),
+            );
+            this.schedulePump();
+          },
+          (error: unknown) => {
+            this.pendingAppends--;
+            if (this.appendFailure !== null) return;
+            // A disk that cannot take a write must not acknowledge anything: stop.
+            this.appendFailure = error instanceof Error ? error : new Error(String(error));
+            this.logger.warn(
+              `server ${this.myId}: stopping: ${this.appendFailure.stack ?? this.appendFailure}`,
+            );
+            void this.close();
+          },
+        );
+    }
+  }
+
+  /** Waits until every pipelined append is durable and reported; throws if one failed. */
+  private async drainAppends(): Promise<void> {
+    await this.appendsReported;
+    if (this.appendFailure !== null) throw this.appendFailure;
+  }
+
   private async processReady(ready: Ready<LogEntry, SyncedSnapshot>): Promise<void> {
+    if (this.appendFailure !== null) throw this.appendFailure;
+    if (this.pipelinable(ready)) {
+      // Bounded: with logWritesInFlight appends on their way, wait for them first.
+      if (this.pendingAppends >= this.config.logWritesInFlight) await this.drainAppends();
+      for (const { to, message } of ready.messages) this.send(to, message);
+      this.startAppends(ready);
+      const committed: LogEntry[] = [];
+      for (const op of ready.apply) if (op.type === "txn") committed.push(op.proposal.txn);
+      if (committed.length > 0) this.server.applyCommitted(committed);
+      for (const token of ready.syncsDone) this.server.syncDone(token);
+      this.core.advance(true);
+      return;
+    }
+    // Anything else sees the disk as the core does: every append before it is durable.
+    await this.drainAppends();
     // A leader's proposals and commits need not wait for its own disk write (its own ack is
     // counted only once the write is done): they leave first, so the learners' fsyncs run
     // alongside the leader's. Each peer still gets its messages in order: once one of them

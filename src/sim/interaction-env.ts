@@ -4,7 +4,7 @@
  * commands that move one step at a time, each printing what happened. Deterministic.
  */
 import { ZabPeer } from "../zab/zab-peer.js";
-import { hex, type Ready, type ZabConfig, type ZabMessage } from "../zab/zab-types.js";
+import { hex, type Proposal, type Ready, type ZabConfig, type ZabMessage } from "../zab/zab-types.js";
 import {
   applyToState,
   bootFromDisk,
@@ -25,6 +25,8 @@ interface EnvPeer {
   disk: SimDisk;
   core: ZabPeer<RegisterWrite, RegisterState> | null;
   state: MutableRegisterState;
+  /** Appends of Readies processed with `process-pipelined`, not yet on the disk, oldest first. */
+  pendingAppends?: (readonly Proposal<RegisterWrite>[])[];
 }
 
 /** Commands a transcript may run at most per `stabilize` (a bound on the loop). */
@@ -117,6 +119,14 @@ export class InteractionEnv {
         break;
       case "process":
         for (const id of ids(positional[0])) this.processReady(id);
+        break;
+      // A leader's Ready with its appends still being written (the driver pipelines them).
+      case "process-pipelined":
+        for (const id of ids(positional[0])) this.processReady(id, true);
+        break;
+      // The oldest pending append of process-pipelined reaches the disk.
+      case "appended":
+        for (const id of ids(positional[0])) this.appended(id);
         break;
       case "deliver": {
         const [from, to] = (positional[0] ?? "").split(">").map((part) => BigInt(part));
@@ -223,12 +233,17 @@ export class InteractionEnv {
   }
 
   /** Carries out one Ready of peer `id`: persist, apply, send. Returns whether there was one. */
-  private processReady(id: bigint): boolean {
+  private processReady(id: bigint, appendsPending = false): boolean {
     const peer = this.peer(id);
     const core = peer.core;
     if (core === null || !core.hasReady()) return false;
     const ready: Ready<RegisterWrite, RegisterState> = core.ready();
     for (const op of ready.persist) {
+      if (appendsPending && op.type === "append") {
+        peer.pendingAppends = [...(peer.pendingAppends ?? []), op.proposals];
+        this.print(`${id}: persist ${describePersist(op)} (pending)`);
+        continue;
+      }
       persistToDisk(peer.disk, op);
       this.print(`${id}: persist ${describePersist(op)}`);
     }
@@ -250,8 +265,19 @@ export class InteractionEnv {
     for (const other of ready.disconnect) this.disconnect(id, other);
     for (const token of ready.syncsDone) this.print(`${id}: sync ${token} done`);
     if (ready.lookForLeader) this.print(`${id}: looking (${core.stepDownReason})`);
-    core.advance();
+    core.advance(appendsPending);
     return true;
+  }
+
+  /** The oldest append left pending by process-pipelined is written; the core hears of it. */
+  private appended(id: bigint): void {
+    const peer = this.peer(id);
+    const proposals = peer.pendingAppends?.shift();
+    if (proposals === undefined) throw new TranscriptError(`${id} has no pending append`);
+    persistToDisk(peer.disk, { type: "append", proposals });
+    const last = proposals.at(-1);
+    this.print(`${id}: appended ${last === undefined ? "nothing" : hex(last.zxid)}`);
+    if (last !== undefined) peer.core?.appended(last.zxid);
   }
 
   private deliver(from: bigint, to: bigint, count: number): number {

@@ -210,17 +210,30 @@ export class ZabPeer<T, S> {
     return ready;
   }
 
-  /** The last Ready is done: what it persisted is durable. */
-  advance(): void {
+  /**
+   * The last Ready is done: what it persisted is durable. With `appendsPending` (a leader
+   * pipelining its own log writes) its appends are still being written: `appended` reports
+   * them, in log order, once they are durable; until then they do not count as its ack.
+   */
+  advance(appendsPending = false): void {
     const ready = this.inFlight;
     if (ready === null) throw new ZabProtocolError("advance() without ready()");
     this.inFlight = null;
     const z = this.z;
     for (const op of ready.persist) {
-      if (op.type === "append") z.persistedZxid = op.proposals.at(-1)?.zxid ?? z.persistedZxid;
-      else if (op.type === "truncate" || op.type === "snapshot") z.persistedZxid = op.zxid;
+      if (op.type === "append") {
+        if (!appendsPending) z.persistedZxid = op.proposals.at(-1)?.zxid ?? z.persistedZxid;
+      } else if (op.type === "truncate" || op.type === "snapshot") z.persistedZxid = op.zxid;
       else if (op.type === "currentEpoch") z.persistedCurrentEpoch = op.epoch;
     }
+    z.leading?.advanced();
+  }
+
+  /** An append of a Ready advanced with `appendsPending` is durable up to `zxid`. */
+  appended(zxid: bigint): void {
+    const z = this.z;
+    if (zxid <= z.persistedZxid) return;
+    z.persistedZxid = zxid;
     z.leading?.advanced();
   }
 
