@@ -557,28 +557,9 @@ class QuorumPeer implements QuorumPeerHandle {
     );
   }
 
-  /**
-   * Whether a leader may start this Ready's log appends without waiting for them: it only
-   * appends, every message may leave before its own disk write (proposals, commits, informs),
-   * and nothing else in it depends on the disk (no role change, sync handshake or truncation).
-   */
+  /** A leader's Ready whose appends may be written while the next Ready is processed. */
   private pipelinable(ready: Ready<LogEntry, SyncedSnapshot>): boolean {
-    return (
-      this.core.role === "leading" &&
-      this.serverRole === "leader" &&
-      ready.persist.every((op) => op.type === "append") &&
-      ready.messages.every(
-        ({ message }) =>
-          message.type === "proposal" ||
-          message.type === "commit" ||
-          message.type === "inform" ||
-          message.type === "ping",
-      ) &&
-      ready.apply.every((op) => op.type === "txn") &&
-      ready.disconnect.length === 0 &&
-      !ready.lookForLeader &&
-      ready.settledEpoch === null
-    );
+    return this.serverRole === "leader" && this.core.canPipeline(ready);
   }
 
   /** Starts a pipelined Ready's appends; the core hears of each, in order, once it is durable. */

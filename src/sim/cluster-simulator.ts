@@ -21,7 +21,7 @@ import { PeerState } from "../quorum/election-messages.js";
 import { FastLeaderElection } from "../quorum/fast-leader-election.js";
 import { MajorityQuorum, type QuorumServer } from "../quorum/quorum-config.js";
 import { ZabPeer } from "../zab/zab-peer.js";
-import type { Ready, ZabConfig, ZabMessage } from "../zab/zab-types.js";
+import type { Proposal, Ready, ZabConfig, ZabMessage } from "../zab/zab-types.js";
 import {
   applyToState,
   bootFromDisk,
@@ -36,6 +36,9 @@ import {
 import { randomInt, seededRandom } from "./seeded-random.js";
 
 export type { RegisterState, RegisterWrite } from "./register-store.js";
+
+/** Appends a simulated leader lets be pending at once (the real one: zkts.logWritesInFlight, 2). */
+const pipelinedAppendsMax = 2;
 
 type Message = ZabMessage<RegisterWrite, RegisterState>;
 
@@ -52,6 +55,13 @@ interface SimServer {
   state: MutableRegisterState;
   /** The Ready being persisted (its disk write completes at a later event). */
   persisting: Ready<RegisterWrite, RegisterState> | null;
+  /**
+   * A leader's appends whose Readies were advanced before they were durable (as the real
+   * driver pipelines them, ZabPeer.canPipeline), oldest first; they land in order.
+   */
+  pendingAppends: (readonly Proposal<RegisterWrite>[])[];
+  /** When the newest pending append lands. */
+  lastAppendAtMs: number;
 }
 
 /** Something a checker reads: one server applying a committed txn. */
@@ -103,6 +113,7 @@ type Event =
   | { kind: "tick"; server: bigint; incarnation: number }
   | { kind: "election-timer"; server: bigint; incarnation: number; atMs: number }
   | { kind: "persisted"; server: bigint; incarnation: number }
+  | { kind: "appended"; server: bigint; incarnation: number }
   | { kind: "disconnected"; server: bigint; peer: bigint; link: number }
   | { kind: "operation" }
   | { kind: "fault" }
@@ -249,6 +260,8 @@ export class ClusterSimulator {
         electionTimerMs: null,
         state: copyState(emptyDisk().snapshot),
         persisting: null,
+        pendingAppends: [],
+        lastAppendAtMs: 0,
       });
     }
   }
@@ -338,6 +351,8 @@ export class ClusterSimulator {
     server.state = state;
     server.core = new ZabPeer({ ...this.config, myId: id }, durable);
     server.persisting = null;
+    server.pendingAppends = [];
+    server.lastAppendAtMs = 0;
     server.election = new FastLeaderElection(id, this.quorum);
     server.electionTimerMs = null;
     this.log(`start ${id} ${server.core.describe()}`);
@@ -350,7 +365,19 @@ export class ClusterSimulator {
     if (!server.alive) return;
     // A disk write in progress may have reached the platter in part: a prefix of its txns.
     const persisting = server.persisting;
-    if (persisting !== null && this.random() < 0.5) {
+    const pending = server.pendingAppends;
+    if (pending.length > 0) {
+      // Pipelined appends land in order: some whole, the next perhaps in part, the rest not.
+      const whole = randomInt(this.random, 0, pending.length);
+      for (const [index, proposals] of pending.entries()) {
+        if (index < whole) persistToDisk(server.disk, { type: "append", proposals });
+        else {
+          const part = randomInt(this.random, 0, proposals.length);
+          persistToDisk(server.disk, { type: "append", proposals: proposals.slice(0, part) });
+          break;
+        }
+      }
+    } else if (persisting !== null && this.random() < 0.5) {
       const ops = persisting.persist;
       const keep = randomInt(this.random, 0, ops.length);
       for (const [index, op] of ops.entries()) {
@@ -367,6 +394,8 @@ export class ClusterSimulator {
     server.alive = false;
     server.core = null;
     server.persisting = null;
+    server.pendingAppends = [];
+    server.lastAppendAtMs = 0;
     server.looking = false;
     this.log(`crash ${id}`);
     for (const other of this.servers.keys()) if (other !== id) this.breakLink(id, other);
@@ -469,7 +498,29 @@ export class ClusterSimulator {
     const core = server.core;
     if (core === null || server.persisting !== null || !core.hasReady()) return;
     const ready = core.ready();
+    if (core.canPipeline(ready) && server.pendingAppends.length < pipelinedAppendsMax) {
+      // As the real leader: the appends start and land later, in order; the Ready is done now.
+      for (const op of ready.persist) {
+        if (op.type !== "append" || op.proposals.length === 0) continue;
+        server.pendingAppends.push(op.proposals);
+        server.lastAppendAtMs = Math.max(server.lastAppendAtMs, this.nowMs + randomInt(this.random, 1, 4));
+        this.queue.push(server.lastAppendAtMs, {
+          kind: "appended",
+          server: server.id,
+          incarnation: server.incarnation,
+        });
+      }
+      this.completeReady(server, ready, true);
+      return;
+    }
     server.persisting = ready;
+    // Anything else waits until every pending append has landed (see "appended").
+    if (server.pendingAppends.length === 0) this.startPersisting(server);
+  }
+
+  private startPersisting(server: SimServer): void {
+    const ready = server.persisting;
+    if (ready === null) return;
     if (ready.persist.length === 0) this.finishReady(server);
     else
       this.queue.push(this.nowMs + randomInt(this.random, 1, 4), {
@@ -479,12 +530,35 @@ export class ClusterSimulator {
       });
   }
 
+  /** The oldest pending append has landed: the core hears of it. */
+  private appendLanded(server: SimServer): void {
+    const proposals = server.pendingAppends.shift();
+    if (proposals === undefined) return;
+    persistToDisk(server.disk, { type: "append", proposals });
+    const last = proposals.at(-1);
+    if (last !== undefined) server.core?.appended(last.zxid);
+    if (server.pendingAppends.length > 0) return;
+    if (server.persisting !== null) this.startPersisting(server);
+    else this.pumpReady(server);
+  }
+
   /** The disk write is done: apply, send, then tell the core. */
   private finishReady(server: SimServer): void {
     const ready = server.persisting;
-    const core = server.core;
-    if (ready === null || core === null) return;
+    if (ready === null || server.core === null) return;
     for (const op of ready.persist) persistToDisk(server.disk, op);
+    server.persisting = null;
+    this.completeReady(server, ready, false);
+  }
+
+  /** Applies, sends and advances a Ready (its appends still pending when `pipelined`). */
+  private completeReady(
+    server: SimServer,
+    ready: Ready<RegisterWrite, RegisterState>,
+    pipelined: boolean,
+  ): void {
+    const core = server.core;
+    if (core === null) return;
     for (const op of ready.apply) {
       server.state = applyToState(server.disk, server.state, op);
       if (op.type !== "txn") continue;
@@ -500,8 +574,7 @@ export class ClusterSimulator {
     for (const peer of ready.disconnect) this.breakLink(server.id, peer);
     for (const token of ready.syncsDone) this.readDone(token);
     if (ready.settledEpoch !== null) server.election.updateElectionVote(ready.settledEpoch);
-    server.persisting = null;
-    core.advance();
+    core.advance(pipelined);
     if (ready.lookForLeader) {
       this.log(`looking ${server.id}: ${core.stepDownReason}`);
       this.startLooking(server);
@@ -608,6 +681,12 @@ export class ClusterSimulator {
         const server = this.server(event.server);
         if (!server.alive || server.incarnation !== event.incarnation) return;
         this.finishReady(server);
+        return;
+      }
+      case "appended": {
+        const server = this.server(event.server);
+        if (!server.alive || server.incarnation !== event.incarnation) return;
+        this.appendLanded(server);
         return;
       }
       case "disconnected": {

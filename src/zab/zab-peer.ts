@@ -229,6 +229,31 @@ export class ZabPeer<T, S> {
     z.leading?.advanced();
   }
 
+  /**
+   * Whether a leader's driver may advance `ready` before its appends are durable (and start
+   * the next Ready's meanwhile): it only appends, every message may leave before the leader's
+   * own disk write (proposals, commits, informs, pings), and nothing else in it depends on the
+   * disk (no role change, sync handshake, truncation or epoch). Any other Ready must wait
+   * until every pending append is durable and reported.
+   */
+  canPipeline(ready: Ready<T, S>): boolean {
+    return (
+      this.role === "leading" &&
+      ready.persist.every((op) => op.type === "append") &&
+      ready.messages.every(
+        ({ message }) =>
+          message.type === "proposal" ||
+          message.type === "commit" ||
+          message.type === "inform" ||
+          message.type === "ping",
+      ) &&
+      ready.apply.every((op) => op.type === "txn") &&
+      ready.disconnect.length === 0 &&
+      !ready.lookForLeader &&
+      ready.settledEpoch === null
+    );
+  }
+
   /** An append of a Ready advanced with `appendsPending` is durable up to `zxid`. */
   appended(zxid: bigint): void {
     const z = this.z;
