@@ -14,7 +14,8 @@ import { setImmediate as yieldToEventLoop } from "node:timers/promises";
 import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
 import { type ACL, ACL as AclRecord, FileHeader, StatPersisted } from "../jute/records.js";
 import type { ZxidDigest } from "../tree/digest.js";
-import { adler32, CorruptionError } from "./txn-log-format.js";
+import { adler32 } from "./adler32.js";
+import { CorruptionError } from "./txn-log-format.js";
 
 /** "ZKSN" as a big-endian int. */
 export const snapshotMagic = 0x5a4b534e;

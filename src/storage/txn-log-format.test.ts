@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { OpCode } from "../jute/constants.js";
+import { adler32 } from "./adler32.js";
 import {
-  adler32,
   CorruptionError,
   encodeLogHeader,
   encodeLogRecord,
@@ -25,16 +25,6 @@ const entry = (zxid: bigint): LogEntry => ({
 });
 
 describe("txn log format", () => {
-  it("computes Adler-32 as java.util.zip.Adler32", () => {
-    // Values printed by Java 17.
-    assert.equal(adler32(Buffer.alloc(0)), 1);
-    assert.equal(adler32(Buffer.from("a")), 6422626);
-    assert.equal(adler32(Buffer.from("Wikipedia")), 300286872);
-    const big = Buffer.alloc(100_000);
-    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff;
-    assert.equal(adler32(big), 1779471407);
-  });
-
   it("round-trips records and stops at preallocated zeros", () => {
     const file = Buffer.concat([
       encodeLogHeader(5n),

@@ -10,6 +10,7 @@ import { OpCode } from "../jute/constants.js";
 import type { TxnHeader as TxnHeaderRecord } from "../jute/records.js";
 import { FileHeader, TxnDigest, type TxnDigest as TxnDigestRecord, TxnHeader } from "../jute/records.js";
 import { readTxn, type Txn, writeTxn } from "../jute/txn.js";
+import { adler32, adler32Range } from "./adler32.js";
 
 /** "ZKLG" as a big-endian int. */
 export const txnLogMagic = 0x5a4b4c47;
@@ -28,69 +29,6 @@ export class CorruptionError extends Error {
   ) {
     super(message);
   }
-}
-
-/** Adler-32 as java.util.zip.Adler32 computes it; `running` continues an earlier sum. */
-export function adler32(bytes: Uint8Array, running = 1): number {
-  return adler32Range(bytes, 0, bytes.length, running);
-}
-
-/** Adler-32 of bytes [start, end) (no view allocated for a record inside a batch). */
-export function adler32Range(bytes: Uint8Array, start: number, end: number, running = 1): number {
-  const modulus = 65521;
-  let a = running & 0xffff;
-  let b = running >>> 16;
-  let i = start;
-  while (i < end) {
-    // 5552 is the largest run for which the sums cannot pass 2^32 before the modulo.
-    const runEnd = Math.min(end, i + 5552);
-    // 16 bytes at a time: b gains 16·a plus each byte weighted by how many sums it is in,
-    // independent products the CPU overlaps (about twice the speed of a byte at a time).
-    for (; i + 16 <= runEnd; i += 16) {
-      const x0 = bytes[i]!;
-      const x1 = bytes[i + 1]!;
-      const x2 = bytes[i + 2]!;
-      const x3 = bytes[i + 3]!;
-      const x4 = bytes[i + 4]!;
-      const x5 = bytes[i + 5]!;
-      const x6 = bytes[i + 6]!;
-      const x7 = bytes[i + 7]!;
-      const x8 = bytes[i + 8]!;
-      const x9 = bytes[i + 9]!;
-      const x10 = bytes[i + 10]!;
-      const x11 = bytes[i + 11]!;
-      const x12 = bytes[i + 12]!;
-      const x13 = bytes[i + 13]!;
-      const x14 = bytes[i + 14]!;
-      const x15 = bytes[i + 15]!;
-      b +=
-        16 * a +
-        16 * x0 +
-        15 * x1 +
-        14 * x2 +
-        13 * x3 +
-        12 * x4 +
-        11 * x5 +
-        10 * x6 +
-        9 * x7 +
-        8 * x8 +
-        7 * x9 +
-        6 * x10 +
-        5 * x11 +
-        4 * x12 +
-        3 * x13 +
-        2 * x14 +
-        x15;
-      a += x0 + x1 + x2 + x3 + x4 + x5 + x6 + x7 + x8 + x9 + x10 + x11 + x12 + x13 + x14 + x15;
-    }
-    for (; i < runEnd; i++) {
-      a += bytes[i]!;
-      b += a;
-    }
-    a %= modulus;
-    b %= modulus;
-  }
-  return ((b << 16) | a) >>> 0;
 }
 
 /** The 16-byte file header of a new log. */
