@@ -559,6 +559,8 @@ class QuorumPeer implements QuorumPeerHandle {
 
   /** A leader's Ready whose appends may be written while the next Ready is processed. */
   private pipelinable(ready: Ready<LogEntry, SyncedSnapshot>): boolean {
+    // serverRole: the Ready that made the core serve has been processed, and the leader's
+    // ZooKeeperServer takes what is applied.
     return this.serverRole === "leader" && this.core.canPipeline(ready);
   }
 
@@ -568,6 +570,9 @@ class QuorumPeer implements QuorumPeerHandle {
       if (op.type !== "append" || op.proposals.length === 0) continue;
       const zxid = op.proposals.at(-1)!.zxid;
       const written = this.directory.log.append(op.proposals.map((proposal) => proposal.txn));
+      // Handled in the chain below, perhaps only after an earlier append settles: mark it handled
+      // now so that its failure is not an unhandled rejection meanwhile.
+      written.catch(() => undefined);
       this.pendingAppends++;
       this.appendsReported = this.appendsReported
         .then(() => written)
@@ -605,7 +610,10 @@ class QuorumPeer implements QuorumPeerHandle {
     if (this.appendFailure !== null) throw this.appendFailure;
     if (this.pipelinable(ready)) {
       // Bounded: with logWritesInFlight appends on their way, wait for them first.
-      if (this.pendingAppends >= this.config.logWritesInFlight) await this.drainAppends();
+      if (this.pendingAppends >= this.config.logWritesInFlight) {
+        await this.drainAppends();
+        if (this.closed) return;
+      }
       for (const { to, message } of ready.messages) this.send(to, message);
       this.startAppends(ready);
       const committed: LogEntry[] = [];

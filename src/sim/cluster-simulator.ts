@@ -26,6 +26,7 @@ import {
   applyToState,
   bootFromDisk,
   copyState,
+  diskHolds,
   emptyDisk,
   type MutableRegisterState,
   persistToDisk,
@@ -55,6 +56,8 @@ interface SimServer {
   state: MutableRegisterState;
   /** The Ready being persisted (its disk write completes at a later event). */
   persisting: Ready<RegisterWrite, RegisterState> | null;
+  /** Whether `persisting` is a leader's Ready to pipeline once fewer appends are pending. */
+  persistingPipelined: boolean;
   /**
    * A leader's appends whose Readies were advanced before they were durable (as the real
    * driver pipelines them, ZabPeer.canPipeline), oldest first; they land in order.
@@ -260,6 +263,7 @@ export class ClusterSimulator {
         electionTimerMs: null,
         state: copyState(emptyDisk().snapshot),
         persisting: null,
+        persistingPipelined: false,
         pendingAppends: [],
         lastAppendAtMs: 0,
       });
@@ -498,8 +502,22 @@ export class ClusterSimulator {
     const core = server.core;
     if (core === null || server.persisting !== null || !core.hasReady()) return;
     const ready = core.ready();
-    if (core.canPipeline(ready) && server.pendingAppends.length < pipelinedAppendsMax) {
-      // As the real leader: the appends start and land later, in order; the Ready is done now.
+    server.persisting = ready;
+    server.persistingPipelined = core.canPipeline(ready);
+    // As the real leader: a pipelinable Ready starts at once unless pipelinedAppendsMax appends
+    // are pending, and then after all of them have landed; anything else waits until every
+    // pending append has landed (see appendLanded).
+    const pending = server.pendingAppends.length;
+    if (server.persistingPipelined ? pending < pipelinedAppendsMax : pending === 0)
+      this.startPersisting(server);
+  }
+
+  private startPersisting(server: SimServer): void {
+    const ready = server.persisting;
+    if (ready === null) return;
+    if (server.persistingPipelined) {
+      // The appends start and land later, in order; the Ready is done now.
+      server.persisting = null;
       for (const op of ready.persist) {
         if (op.type !== "append" || op.proposals.length === 0) continue;
         server.pendingAppends.push(op.proposals);
@@ -511,17 +529,7 @@ export class ClusterSimulator {
         });
       }
       this.completeReady(server, ready, true);
-      return;
-    }
-    server.persisting = ready;
-    // Anything else waits until every pending append has landed (see "appended").
-    if (server.pendingAppends.length === 0) this.startPersisting(server);
-  }
-
-  private startPersisting(server: SimServer): void {
-    const ready = server.persisting;
-    if (ready === null) return;
-    if (ready.persist.length === 0) this.finishReady(server);
+    } else if (ready.persist.length === 0) this.finishReady(server);
     else
       this.queue.push(this.nowMs + randomInt(this.random, 1, 4), {
         kind: "persisted",
@@ -537,9 +545,8 @@ export class ClusterSimulator {
     persistToDisk(server.disk, { type: "append", proposals });
     const last = proposals.at(-1);
     if (last !== undefined) server.core?.appended(last.zxid);
-    if (server.pendingAppends.length > 0) return;
-    if (server.persisting !== null) this.startPersisting(server);
-    else this.pumpReady(server);
+    if (server.persisting === null) this.pumpReady(server);
+    else if (server.pendingAppends.length === 0) this.startPersisting(server);
   }
 
   /** The disk write is done: apply, send, then tell the core. */
@@ -568,7 +575,10 @@ export class ClusterSimulator {
         writeId: op.proposal.txn.id,
         atMs: this.nowMs,
       });
-      if (core.role === "leading") this.writeApplied(op.proposal.txn.id);
+      if (core.role === "leading") {
+        this.checkQuorumDurable(server, op.proposal.zxid);
+        this.writeApplied(op.proposal.txn.id);
+      }
     }
     for (const { to, message } of ready.messages) this.sendZab(server, to, message);
     for (const peer of ready.disconnect) this.breakLink(server.id, peer);
@@ -580,6 +590,25 @@ export class ClusterSimulator {
       this.startLooking(server);
     }
     this.pumpReady(server);
+  }
+
+  /**
+   * A leader applies (and so acknowledges) a txn only once a majority of the voters hold it on
+   * disk. This catches a leader that counts its own ack before its pipelined append lands.
+   */
+  private checkQuorumDurable(leader: SimServer, zxid: bigint): void {
+    let holding = 0;
+    let voters = 0;
+    for (const id of this.config.voters) {
+      voters++;
+      const disk = this.servers.get(id)?.disk;
+      if (disk !== undefined && diskHolds(disk, zxid)) holding++;
+    }
+    if (holding * 2 <= voters) {
+      throw new Error(
+        `leader ${leader.id} applied 0x${zxid.toString(16)}, held on disk by only ${holding} of ${voters} voters`,
+      );
+    }
   }
 
   private sendZab(server: SimServer, to: bigint, message: Message): void {

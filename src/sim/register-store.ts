@@ -42,6 +42,17 @@ export function emptyDisk(): SimDisk {
   };
 }
 
+/** Whether a disk holds the txn `zxid`: in its snapshot or in its log. */
+export function diskHolds(disk: SimDisk, zxid: bigint): boolean {
+  if (disk.snapshot.zxid >= zxid) return true;
+  for (let i = disk.log.length - 1; i >= 0; i--) {
+    const logged = disk.log[i]!.zxid;
+    if (logged === zxid) return true;
+    if (logged < zxid) return false;
+  }
+  return false;
+}
+
 export function copyState(state: RegisterState): MutableRegisterState {
   return { zxid: state.zxid, values: new Map(state.values), applied: [...state.applied] };
 }

@@ -239,6 +239,7 @@ export class ZabPeer<T, S> {
   canPipeline(ready: Ready<T, S>): boolean {
     return (
       this.role === "leading" &&
+      this.z.leading?.phase === "established" &&
       ready.persist.every((op) => op.type === "append") &&
       ready.messages.every(
         ({ message }) =>
@@ -257,6 +258,8 @@ export class ZabPeer<T, S> {
   /** An append of a Ready advanced with `appendsPending` is durable up to `zxid`. */
   appended(zxid: bigint): void {
     const z = this.z;
+    // The peer may have stepped down meanwhile (a tick or a message can end its leadership
+    // before the driver drains): the append is durable all the same.
     if (zxid <= z.persistedZxid) return;
     z.persistedZxid = zxid;
     z.leading?.advanced();
