@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { pino } from "pino";
 import { ConfigError, configFromProperties, parseProperties } from "../server/config.js";
 import { zookeeperCompatibleVersion } from "../server/four-letter-words.js";
-import { startStandalone } from "../server/standalone.js";
+import { type StandaloneServer, startStandalone } from "../server/standalone.js";
 
 const usage = `usage:
   zkts server [zoo.cfg] [-Dkey=value ...]   start a standalone server (default: data under ./data, port 2181)
@@ -38,7 +38,14 @@ async function runServer(args: string[]): Promise<void> {
     logger.warn(`zoo.cfg: unknown key ${key} (kept as property zookeeper.${key})`);
   if (config.ensemble !== null) {
     const { startQuorumPeer } = await import("../server/quorum-peer.js");
-    const peer = await startQuorumPeer({ config, logger });
+    const peer = await startQuorumPeer({
+      config,
+      logger,
+      onFatal: (error) => {
+        logger.error(`unrecoverable error, exiting: ${error.message}`);
+        process.exit(1);
+      },
+    });
     const stop = (signal: string) => {
       logger.info(`${signal}: shutting down`);
       peer.close().then(
@@ -50,7 +57,14 @@ async function runServer(args: string[]): Promise<void> {
     process.on("SIGTERM", () => stop("SIGTERM"));
     return;
   }
-  const standalone = await startStandalone({ config, logger });
+  const standalone: StandaloneServer = await startStandalone({
+    config,
+    logger,
+    onFatal: (error) => {
+      logger.error(`unrecoverable error, exiting: ${error.message}`);
+      standalone.close().finally(() => process.exit(1));
+    },
+  });
   const shutdown = (signal: string) => {
     logger.info(`${signal}: shutting down`);
     standalone.close().then(

@@ -65,6 +65,11 @@ interface Database {
 export async function startQuorumPeer(options: {
   config: ServerConfig;
   logger?: Logger;
+  /**
+   * The peer stopped because its disk failed a write (it closes itself first); `zkts server`
+   * exits with status 1, as ZooKeeper does on such an error.
+   */
+  onFatal?: (error: Error) => void;
 }): Promise<QuorumPeerHandle> {
   const { config } = options;
   const ensemble = config.ensemble;
@@ -74,7 +79,14 @@ export async function startQuorumPeer(options: {
   const myId = readMyId(config.dataDir);
   const self = ensemble.servers.get(myId);
   if (self === undefined) throw new Error(`myid ${myId} is not among the server.N lines`);
-  const peer = new QuorumPeer({ ...config, serverId: Number(myId) }, ensemble, myId, self, logger);
+  const peer = new QuorumPeer(
+    { ...config, serverId: Number(myId) },
+    ensemble,
+    myId,
+    self,
+    logger,
+    options.onFatal ?? (() => {}),
+  );
   await peer.start();
   return peer;
 }
@@ -126,6 +138,7 @@ class QuorumPeer implements QuorumPeerHandle {
     readonly myId: bigint,
     private readonly self: QuorumServer,
     private readonly logger: Logger,
+    private readonly onFatal: (error: Error) => void,
   ) {
     this.quorum = new MajorityQuorum(ensemble.servers);
     this.host = config.clientPortAddress;
@@ -552,7 +565,7 @@ class QuorumPeer implements QuorumPeerHandle {
         // A disk that cannot take a write must not acknowledge anything: stop.
         this.logger.warn(`server ${this.myId}: stopping: ${(error as Error).stack ?? error}`);
         this.processing = false;
-        void this.close();
+        this.fail(error);
       },
     );
   }
@@ -594,7 +607,7 @@ class QuorumPeer implements QuorumPeerHandle {
             this.logger.warn(
               `server ${this.myId}: stopping: ${this.appendFailure.stack ?? this.appendFailure}`,
             );
-            void this.close();
+            this.fail(this.appendFailure);
           },
         );
     }
@@ -748,8 +761,20 @@ class QuorumPeer implements QuorumPeerHandle {
     this.sendToLeader(this.leaderConnection, message);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops after an error that leaves nothing safe to do (a failed disk write), then says so. */
+  private fail(error: unknown): void {
+    const failure = error instanceof Error ? error : new Error(String(error));
+    void this.close().finally(() => this.onFatal(failure));
+  }
+
+  private closing: Promise<void> | null = null;
+
+  close(): Promise<void> {
+    this.closing ??= this.closeOnce();
+    return this.closing;
+  }
+
+  private async closeOnce(): Promise<void> {
     this.closed = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.endRole("server stopping");

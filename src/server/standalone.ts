@@ -25,6 +25,11 @@ export interface StandaloneOptions {
   logger?: Logger;
   clock?: Clock;
   log?: DurableLog;
+  /**
+   * The server could not write its txn log and has stopped serving: nothing more can be
+   * acknowledged. `zkts server` exits with status 1, as ZooKeeper does on such an error.
+   */
+  onFatal?: (error: Error) => void;
 }
 
 /** The data directory settings a zoo.cfg gives (dataDir, dataLogDir, snapCount, forceSync, ...). */
@@ -80,6 +85,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
           diskTimings: () => dataDirectory.timings,
         }),
     warn: (message) => logger.warn(message),
+    ...(options.onFatal === undefined ? {} : { onLogFailure: options.onFatal }),
   });
   if (restored !== null) server.stats.digestMismatches += restored.digestMismatches;
   let purgeTimer: NodeJS.Timeout | null = null;

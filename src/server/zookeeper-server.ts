@@ -148,6 +148,8 @@ export interface ZooKeeperServerOptions {
   restored?: { tree: DataTree; sessions: ReadonlyMap<bigint, number> };
   /** Called after each durable batch is applied (snapshots are started from here). */
   onCommitted?: () => void;
+  /** Called once the txn log has failed a write and the server has stopped serving. */
+  onLogFailure?: (error: Error) => void;
   /** The data directory's fsync and snapshot times, for mntr (none without one). */
   diskTimings?: () => DiskTimings | undefined;
   /** Logs one line for operating errors (bad frames, expiries). */
@@ -183,6 +185,7 @@ export class ZooKeeperServer {
   /** Sessions whose createSession is applied and closeSession is not (ZKDatabase's sessionsWithTimeouts). */
   private readonly committedSessions: Map<bigint, number>;
   private readonly onCommitted: () => void;
+  private readonly onLogFailure: (error: Error) => void;
   private expiryTimer: NodeJS.Timeout | null = null;
   private containerTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -206,6 +209,7 @@ export class ZooKeeperServer {
       options.restored?.tree ?? new DataTree({ extendedTypesEnabled: this.config.extendedTypesEnabled });
     this.highestZxid = this.tree.lastProcessedZxid;
     this.onCommitted = options.onCommitted ?? (() => {});
+    this.onLogFailure = options.onLogFailure ?? (() => {});
     this.clock = options.clock ?? systemClock;
     this.log = options.log ?? new InMemoryTxnLog();
     this.warn = options.warn ?? (() => {});
@@ -250,6 +254,7 @@ export class ZooKeeperServer {
         // A log that cannot write must not acknowledge anything more: stop serving.
         this.warn(`txn log failed, refusing writes: ${error.message}`);
         this.stop();
+        this.onLogFailure(error);
       },
       this.config.flushDelayMs,
       this.config.logWritesInFlight,

@@ -97,6 +97,57 @@ describe("replicated ensembles of real processes", () => {
     });
   }
 
+  it("a zkts leader whose disk refuses a log write (EFBIG) stops, acknowledges nothing it could not write, and the ensemble goes on", async () => {
+    // Small preallocation: the leader's log file grows in steps of 64 KiB, and the step past
+    // 256 KiB fails (EFBIG) while writes flow.
+    const ensemble = await layoutEnsemble(join(dir, "disk-refuses"), ["zkts", "zkts", "zkts"], {
+      preAllocSize: "64",
+    });
+    const [first, second, third] = ensemble.members as [Member, Member, Member];
+    const clients: NzkClient[] = [];
+    await withEnsembleLogs(ensemble, async () => {
+      try {
+        // Highest id first, as startEnsemble: with fresh data server 3 leads.
+        startMember(third, { fileSizeLimitBytes: 256 * 1024 });
+        startMember(second);
+        startMember(first);
+        const leader = await waitForLeader(ensemble);
+        assert.equal(leader.id, third.id);
+        const setup = await connectNzk(`127.0.0.1:${leader.clientPort}`);
+        await nzkCreate(setup, "/w", null);
+        await nzkClose(setup);
+        for (const member of [first, second])
+          clients.push(await connectNzk(`127.0.0.1:${member.clientPort}`, 20_000));
+        const load = startWriters(clients, ["s1", "s2"]);
+        const { acknowledged } = load;
+        // The leader's process ends by itself, with status 1, once its log write fails.
+        const child = third.child!;
+        await waitFor(async () => child.exitCode !== null || child.signalCode !== null, 120_000, 50);
+        third.child = null;
+        assert.equal(child.exitCode, 1);
+        const lines = loggedLines(ensemble, third);
+        assert.ok(
+          lines.some((line) => /stopping: .*EFBIG/.test(line)) &&
+            lines.some((line) => /unrecoverable error, exiting: .*EFBIG/.test(line)),
+          "the leader says why it stopped",
+        );
+        const next = await waitForLeader(ensemble, 60_000, [first, second]);
+        assert.notEqual(next.id, third.id);
+        const stoppedAt = acknowledged.size;
+        await waitFor(async () => acknowledged.size >= stoppedAt + 50, 60_000, 20);
+        // Back without the limit, it catches up.
+        startMember(third);
+        await waitForLeader(ensemble);
+        await waitFor(async () => acknowledged.size >= stoppedAt + 100, 60_000, 20);
+        await load.stop();
+        await verifyAgreement(ensemble, acknowledged);
+      } finally {
+        await Promise.all(clients.map((client) => nzkClose(client).catch(() => {})));
+        await stopEnsemble(ensemble);
+      }
+    });
+  });
+
   it("an Apache ZooKeeper follower joins a zkts leader while writes flow (SNAP), and again after a kill -9 (DIFF or SNAP)", async () => {
     // commitLogCount 20: the first join, hundreds of txns behind, must take a snapshot.
     const ensemble = await layoutEnsemble(join(dir, "java-joins"), ["apache", "zkts", "zkts"], {

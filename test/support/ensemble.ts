@@ -141,14 +141,28 @@ export function healNetwork(ensemble: Ensemble): void {
   for (const proxies of ensemble.proxies.values()) for (const proxy of proxies) proxy.heal();
 }
 
-/** Starts a member's process (it serves once a quorum has elected a leader). */
-export function startMember(member: Member): void {
+/**
+ * Starts a member's process (it serves once a quorum has elected a leader). With
+ * `fileSizeLimitBytes` a zkts member runs under that RLIMIT_FSIZE (util-linux prlimit, which
+ * execs the server, so the PID is the server's): a write past it fails with EFBIG, as a
+ * full disk refuses one.
+ */
+export function startMember(member: Member, options: { fileSizeLimitBytes?: number } = {}): void {
   const log = openSync(join(member.dataDir, "..", `server${member.id}.log`), "a");
+  const limit = options.fileSizeLimitBytes;
   member.child =
     member.kind === "zkts"
-      ? spawn(process.execPath, [...nodeFlags, zktsBin, "server", member.config], {
-          stdio: ["ignore", log, log],
-        })
+      ? limit === undefined
+        ? spawn(process.execPath, [...nodeFlags, zktsBin, "server", member.config], {
+            stdio: ["ignore", log, log],
+          })
+        : spawn(
+            "prlimit",
+            [`--fsize=${limit}`, process.execPath, ...nodeFlags, zktsBin, "server", member.config],
+            {
+              stdio: ["ignore", log, log],
+            },
+          )
       : spawn(
           "java",
           [

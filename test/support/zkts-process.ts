@@ -15,6 +15,8 @@ export interface ZktsProcess {
   output(): string;
   /** Sends `signal` and waits for the process to end. */
   kill(signal: NodeJS.Signals): Promise<void>;
+  /** Resolves with the exit status (null if a signal ended it) once the process ends by itself. */
+  exit(): Promise<number | null>;
 }
 
 /** The outcome of starting a server: serving, or exited with its output. */
@@ -22,10 +24,15 @@ export type StartOutcome =
   | { serving: true; server: ZktsProcess }
   | { serving: false; code: number | null; output: string };
 
-/** Starts `zkts server` on a free port with `properties` as -D flags; resolves once it serves or exits. */
+/**
+ * Starts `zkts server` on a free port with `properties` as -D flags; resolves once it serves or
+ * exits. With `fileSizeLimitBytes` it runs under that RLIMIT_FSIZE (util-linux prlimit execs the
+ * server, so the PID is the server's): a write past it fails with EFBIG, as a full disk refuses one.
+ */
 export async function startZktsProcess(
   properties: Record<string, string>,
   timeoutMs = 30_000,
+  options: { fileSizeLimitBytes?: number } = {},
 ): Promise<StartOutcome> {
   const port = await freePort();
   const flags = Object.entries({
@@ -33,9 +40,10 @@ export async function startZktsProcess(
     clientPortAddress: "127.0.0.1",
     ...properties,
   }).map(([key, value]) => `-D${key}=${value}`);
-  const child = spawn(process.execPath, [...nodeFlags, zktsBin, "server", ...flags], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const command = [process.execPath, ...nodeFlags, zktsBin, "server", ...flags];
+  if (options.fileSizeLimitBytes !== undefined)
+    command.unshift("prlimit", `--fsize=${options.fileSizeLimitBytes}`);
+  const child = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   child.stdout?.on("data", (chunk: Buffer) => {
     output += chunk.toString();
@@ -50,6 +58,10 @@ export async function startZktsProcess(
     async kill(signal) {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       await exited(child);
+    },
+    async exit() {
+      await exited(child);
+      return child.exitCode;
     },
   };
   const deadline = Date.now() + timeoutMs;
