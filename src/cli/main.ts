@@ -6,7 +6,12 @@ import { existsSync, readFileSync } from "node:fs";
 import { pino } from "pino";
 import { ConfigError, configFromProperties, parseProperties } from "../server/config.js";
 import { zookeeperCompatibleVersion } from "../server/four-letter-words.js";
-import { type StandaloneServer, startStandalone } from "../server/standalone.js";
+import {
+  fatalCloseTimeoutMs,
+  type StandaloneServer,
+  startStandalone,
+  withTimeout,
+} from "../server/standalone.js";
 
 const usage = `usage:
   zkts server [zoo.cfg] [-Dkey=value ...]   start a standalone server (default: data under ./data, port 2181)
@@ -62,7 +67,8 @@ async function runServer(args: string[]): Promise<void> {
     logger,
     onFatal: (error) => {
       logger.error(`unrecoverable error, exiting: ${error.message}`);
-      standalone.close().finally(() => process.exit(1));
+      const exit = () => process.exit(1);
+      withTimeout(standalone.close(), fatalCloseTimeoutMs).then(exit, exit);
     },
   });
   const shutdown = (signal: string) => {

@@ -35,7 +35,7 @@ import type { DataTree } from "../tree/data-tree.js";
 import { ZabPeer } from "../zab/zab-peer.js";
 import { hex, type Proposal, type Ready } from "../zab/zab-types.js";
 import type { EnsembleConfig, ServerConfig } from "./config.js";
-import { dataDirectoryOptions } from "./standalone.js";
+import { dataDirectoryOptions, fatalCloseTimeoutMs, withTimeout } from "./standalone.js";
 import { type ForwardedRequest, ZooKeeperServer } from "./zookeeper-server.js";
 
 /** Attempts to connect to a leader before going back to election (Learner.connectToLeader's 5). */
@@ -763,9 +763,16 @@ class QuorumPeer implements QuorumPeerHandle {
 
   /** Stops after an error that leaves nothing safe to do (a failed disk write), then says so. */
   private fail(error: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
     const failure = error instanceof Error ? error : new Error(String(error));
-    void this.close().finally(() => this.onFatal(failure));
+    // Told once the peer is closed, or after fatalCloseTimeoutMs if closing hangs (a client
+    // that does not read its replies, say): a failed server must not linger.
+    const report = () => this.onFatal(failure);
+    void withTimeout(this.close(), fatalCloseTimeoutMs).then(report, report);
   }
+
+  private failed = false;
 
   private closing: Promise<void> | null = null;
 

@@ -32,6 +32,20 @@ export interface StandaloneOptions {
   onFatal?: (error: Error) => void;
 }
 
+/** After a fatal error, how long closing may take before onFatal is called all the same. */
+export const fatalCloseTimeoutMs = 10_000;
+
+/** Resolves or rejects as `promise` does, or resolves after `ms`. */
+export function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 /** The data directory settings a zoo.cfg gives (dataDir, dataLogDir, snapCount, forceSync, ...). */
 export function dataDirectoryOptions(config: ServerConfig, logger: Logger): DataDirectoryOptions {
   return {

@@ -46,6 +46,8 @@ export function adler32(bytes: Uint8Array, running = 1): number {
 
 /** Adler-32 of bytes [start, end) (no view allocated for a record inside a batch). */
 export function adler32Range(bytes: Uint8Array, start: number, end: number, running = 1): number {
+  if (!(start >= 0 && start <= end && end <= bytes.length))
+    throw new RangeError(`Adler-32 of [${start}, ${end}) of ${bytes.length} bytes`);
   if (kernel === undefined || end - start < wasmMinBytes) return adler32RangeJs(bytes, start, end, running);
   let sum = running;
   for (let at = start; at < end; at += wasmWindowBytes) {

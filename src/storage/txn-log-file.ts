@@ -86,6 +86,8 @@ export class FileTxnLog implements DurableLog {
   private position = 0;
   private allocatedEnd = 0;
   private rollRequested = false;
+  /** The first reservation or write that failed: every append after it fails too. */
+  private failure: Error | null = null;
   /** Txns appended since the last roll (ZooKeeper's txnCount, which triggers snapshots). */
   txnsSinceRoll = 0;
   /** Bytes appended since the last roll (the snapSizeLimitInKb trigger). */
@@ -118,6 +120,7 @@ export class FileTxnLog implements DurableLog {
   }
 
   async append(batch: readonly LoggedTxn[]): Promise<void> {
+    if (this.failure !== null) throw this.failure;
     if (batch.length === 0) return;
     // Places are taken in call order: the chain runs each reservation after the previous,
     // and a roll applies to the appends called after it.
@@ -133,6 +136,9 @@ export class FileTxnLog implements DurableLog {
     this.writing.add(write);
     try {
       await write;
+    } catch (error) {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
     } finally {
       this.writing.delete(write);
     }
@@ -140,8 +146,23 @@ export class FileTxnLog implements DurableLog {
     if (last > this.lastLoggedZxid) this.lastLoggedZxid = last;
   }
 
-  /** Where `batch` goes: opens the next file when needed and claims the bytes for it. */
+  /**
+   * Where `batch` goes: opens the next file when needed and claims the bytes for it. After a
+   * failed reservation or write the log takes nothing more: a later batch would otherwise be
+   * placed where the failed one should have gone, and a log with a txn missing in its middle
+   * cannot be restored.
+   */
   private async reserve(batch: readonly LoggedTxn[], rollFirst: boolean): Promise<Reserved> {
+    if (this.failure !== null) throw this.failure;
+    try {
+      return await this.reserveUnchecked(batch, rollFirst);
+    } catch (error) {
+      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      throw error;
+    }
+  }
+
+  private async reserveUnchecked(batch: readonly LoggedTxn[], rollFirst: boolean): Promise<Reserved> {
     const first = batch[0]!;
     if (rollFirst && this.handle !== null) {
       // Writes still going to the old file finish before it is closed.

@@ -1,5 +1,5 @@
 /** Runs a command to completion with `input` on standard input, within a deadline. */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 
 export interface ProcessResult {
   stdout: string;
@@ -56,3 +56,10 @@ export async function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 
   if (child.exitCode === null && child.signalCode === null) child.kill(signal);
   await exited(child);
 }
+
+/**
+ * Why a test that runs a server under a file size limit (util-linux's prlimit, essential in
+ * Debian) cannot run here, or false when it can: for node:test's `skip`.
+ */
+export const prlimitMissing: string | false =
+  spawnSync("prlimit", ["--version"]).error === undefined ? false : "prlimit (util-linux) is not installed";
