@@ -14,16 +14,50 @@ function quorum(count: number): MajorityQuorum {
 interface Peer {
   election: FastLeaderElection;
   up: boolean;
+  /** What it looks with (startLooking's arguments), to look again. */
+  zxid?: bigint;
+  epoch?: bigint;
+  decidedAtMs?: number | undefined;
 }
 
 /**
+ * How long a decided server waits for its leader to be followed by a majority before it looks
+ * again. In a server that is ZAB's part: a leader without a quorum of followers within initLimit
+ * goes back to LOOKING, and so do followers whose leader never leads (Learner.connectToLeader
+ * gives up). FLE alone can leave a server that others chose still looking (it changed its vote
+ * after they counted its first one, and their finalize wait ended before the news came), or
+ * two leaders each short of a majority.
+ */
+const giveUpMs = 2_000;
+
+/**
  * Runs elections over a simulated network: each step delivers one pending message chosen
- * by `pick` (bytes encoded and decoded on the way), or advances time by 50 ms.
+ * by `pick` (bytes encoded and decoded on the way), or advances time by 50 ms. A follower
+ * whose leader has not decided to lead within followerGiveUpMs looks again.
  */
 function run(peers: Map<bigint, Peer>, pick: () => number, stepsMax = 20_000): number {
   let now = 0;
   const inFlight: { from: bigint; to: bigint; bytes: Buffer }[] = [];
   for (let step = 0; step < stepsMax; step++) {
+    for (const peer of peers.values()) {
+      const decision = peer.election.decision;
+      if (decision === null) {
+        peer.decidedAtMs = undefined;
+        continue;
+      }
+      peer.decidedAtMs ??= now;
+      const chosen = decision.vote.leader;
+      const leader = peers.get(chosen)?.election.decision;
+      const leads = leader?.state === PeerState.LEADING && leader.vote.leader === chosen;
+      const supporters = [...peers.values()].filter(
+        (p) => p.election.decision?.vote.leader === chosen,
+      ).length;
+      const established = leads && supporters > peers.size / 2;
+      if (!established && peer.zxid !== undefined && now - peer.decidedAtMs > giveUpMs) {
+        peer.decidedAtMs = undefined;
+        peer.election.startLooking(peer.zxid, peer.epoch ?? 0n, now);
+      }
+    }
     for (const [id, peer] of peers) {
       for (const message of peer.election.takeMessages()) {
         inFlight.push({ from: id, to: message.to, bytes: encodeNotification(message.notification) });
@@ -61,12 +95,9 @@ describe("fast leader election", () => {
           const rank = (i: number) => [states[i]!.epoch, states[i]!.counter, i + 1] as const;
           states.forEach((state, i) => {
             const election = new FastLeaderElection(BigInt(i + 1), q);
-            election.startLooking(
-              (BigInt(state.epoch) << 32n) | BigInt(state.counter),
-              BigInt(state.epoch),
-              0,
-            );
-            peers.set(BigInt(i + 1), { election, up: true });
+            const zxid = (BigInt(state.epoch) << 32n) | BigInt(state.counter);
+            election.startLooking(zxid, BigInt(state.epoch), 0);
+            peers.set(BigInt(i + 1), { election, up: true, zxid, epoch: BigInt(state.epoch) });
           });
           let x = seed >>> 0;
           run(peers, () => {
