@@ -6,12 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { pino } from "pino";
 import { ConfigError, configFromProperties, parseProperties } from "../server/config.js";
 import { zookeeperCompatibleVersion } from "../server/four-letter-words.js";
-import {
-  fatalCloseTimeoutMs,
-  type StandaloneServer,
-  startStandalone,
-  withTimeout,
-} from "../server/standalone.js";
+import { startStandalone } from "../server/standalone.js";
 
 const usage = `usage:
   zkts server [zoo.cfg] [-Dkey=value ...]   start a standalone server (default: data under ./data, port 2181)
@@ -41,16 +36,14 @@ async function runServer(args: string[]): Promise<void> {
   const config = configFromProperties(properties);
   for (const key of config.unknownKeys)
     logger.warn(`zoo.cfg: unknown key ${key} (kept as property zookeeper.${key})`);
+  // The server has closed itself after an error that leaves nothing safe to do.
+  const exitOnFatal = (error: Error) => {
+    logger.error(`unrecoverable error, exiting: ${error.message}`);
+    process.exit(1);
+  };
   if (config.ensemble !== null) {
     const { startQuorumPeer } = await import("../server/quorum-peer.js");
-    const peer = await startQuorumPeer({
-      config,
-      logger,
-      onFatal: (error) => {
-        logger.error(`unrecoverable error, exiting: ${error.message}`);
-        process.exit(1);
-      },
-    });
+    const peer = await startQuorumPeer({ config, logger, onFatal: exitOnFatal });
     const stop = (signal: string) => {
       logger.info(`${signal}: shutting down`);
       peer.close().then(
@@ -62,15 +55,7 @@ async function runServer(args: string[]): Promise<void> {
     process.on("SIGTERM", () => stop("SIGTERM"));
     return;
   }
-  const standalone: StandaloneServer = await startStandalone({
-    config,
-    logger,
-    onFatal: (error) => {
-      logger.error(`unrecoverable error, exiting: ${error.message}`);
-      const exit = () => process.exit(1);
-      withTimeout(standalone.close(), fatalCloseTimeoutMs).then(exit, exit);
-    },
-  });
+  const standalone = await startStandalone({ config, logger, onFatal: exitOnFatal });
   const shutdown = (signal: string) => {
     logger.info(`${signal}: shutting down`);
     standalone.close().then(

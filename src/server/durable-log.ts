@@ -5,6 +5,7 @@
  */
 import type { TxnDigest, TxnHeader } from "../jute/records.js";
 import type { Txn } from "../jute/txn.js";
+import { asError } from "./fatal-stop.js";
 
 /** A txn as the log stores it. */
 export interface LoggedTxn {
@@ -144,7 +145,7 @@ export class GroupCommit {
       this.inFlight.push(write);
       this.log.append(batch).then(
         () => this.written(write),
-        (error: unknown) => this.fail(error instanceof Error ? error : new Error(String(error))),
+        (error: unknown) => this.fail(asError(error)),
       );
     }
   }

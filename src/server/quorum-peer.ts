@@ -35,7 +35,8 @@ import type { DataTree } from "../tree/data-tree.js";
 import { ZabPeer } from "../zab/zab-peer.js";
 import { hex, type Proposal, type Ready } from "../zab/zab-types.js";
 import type { EnsembleConfig, ServerConfig } from "./config.js";
-import { dataDirectoryOptions, fatalCloseTimeoutMs, withTimeout } from "./standalone.js";
+import { asError, closeThenReport } from "./fatal-stop.js";
+import { dataDirectoryOptions } from "./standalone.js";
 import { type ForwardedRequest, ZooKeeperServer } from "./zookeeper-server.js";
 
 /** Attempts to connect to a leader before going back to election (Learner.connectToLeader's 5). */
@@ -66,8 +67,8 @@ export async function startQuorumPeer(options: {
   config: ServerConfig;
   logger?: Logger;
   /**
-   * The peer stopped because its disk failed a write (it closes itself first); `zkts server`
-   * exits with status 1, as ZooKeeper does on such an error.
+   * The peer's disk failed a write: it closes itself (see fatal-stop.ts), then calls this.
+   * `zkts server` exits with status 1, as ZooKeeper does.
    */
   onFatal?: (error: Error) => void;
 }): Promise<QuorumPeerHandle> {
@@ -603,7 +604,7 @@ class QuorumPeer implements QuorumPeerHandle {
             this.pendingAppends--;
             if (this.appendFailure !== null) return;
             // A disk that cannot take a write must not acknowledge anything: stop.
-            this.appendFailure = error instanceof Error ? error : new Error(String(error));
+            this.appendFailure = asError(error);
             this.logger.warn(
               `server ${this.myId}: stopping: ${this.appendFailure.stack ?? this.appendFailure}`,
             );
@@ -765,11 +766,7 @@ class QuorumPeer implements QuorumPeerHandle {
   private fail(error: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    const failure = error instanceof Error ? error : new Error(String(error));
-    // Told once the peer is closed, or after fatalCloseTimeoutMs if closing hangs (a client
-    // that does not read its replies, say): a failed server must not linger.
-    const report = () => this.onFatal(failure);
-    void withTimeout(this.close(), fatalCloseTimeoutMs).then(report, report);
+    closeThenReport(() => this.close(), asError(error), this.onFatal);
   }
 
   private failed = false;

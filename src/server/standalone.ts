@@ -7,6 +7,7 @@ import { ClientPort, type Logger } from "../net/client-port.js";
 import { DataDirectory, type DataDirectoryOptions, type Restored } from "../storage/data-directory.js";
 import type { ServerConfig } from "./config.js";
 import type { DurableLog } from "./durable-log.js";
+import { closeThenReport } from "./fatal-stop.js";
 import { type Clock, ZooKeeperServer } from "./zookeeper-server.js";
 
 export interface StandaloneServer {
@@ -26,24 +27,11 @@ export interface StandaloneOptions {
   clock?: Clock;
   log?: DurableLog;
   /**
-   * The server could not write its txn log and has stopped serving: nothing more can be
-   * acknowledged. `zkts server` exits with status 1, as ZooKeeper does on such an error.
+   * The server could not write its txn log: it stops serving, closes itself (see
+   * fatal-stop.ts), then calls this. `zkts server` exits with status 1, as ZooKeeper does.
+   * Without it a failed server stays up, refusing writes.
    */
   onFatal?: (error: Error) => void;
-}
-
-/** After a fatal error, how long closing may take before onFatal is called all the same. */
-export const fatalCloseTimeoutMs = 10_000;
-
-/** Resolves or rejects as `promise` does, or resolves after `ms`. */
-export function withTimeout(promise: Promise<unknown>, ms: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([
-    promise,
-    new Promise((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]).finally(() => clearTimeout(timer));
 }
 
 /** The data directory settings a zoo.cfg gives (dataDir, dataLogDir, snapCount, forceSync, ...). */
@@ -86,6 +74,7 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
     );
   }
   const dataDirectory = directory;
+  const onFatal = options.onFatal;
   const server: ZooKeeperServer = new ZooKeeperServer({
     config,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -99,7 +88,9 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
           diskTimings: () => dataDirectory.timings,
         }),
     warn: (message) => logger.warn(message),
-    ...(options.onFatal === undefined ? {} : { onLogFailure: options.onFatal }),
+    ...(onFatal === undefined
+      ? {}
+      : { onLogFailure: (error: Error) => closeThenReport(() => standalone.close(), error, onFatal) }),
   });
   if (restored !== null) server.stats.digestMismatches += restored.digestMismatches;
   let purgeTimer: NodeJS.Timeout | null = null;
@@ -127,17 +118,23 @@ export async function startStandalone(options: StandaloneOptions): Promise<Stand
   const port = await clientPort.listen(config.clientPort, host);
   server.start();
   logger.info(`zkts standalone serving on ${host}:${port}, tickTime ${config.tickTimeMs} ms`);
-  return {
+  let closing: Promise<void> | null = null;
+  const closeOnce = async () => {
+    if (purgeTimer !== null) clearInterval(purgeTimer);
+    await clientPort.close();
+    await server.close();
+    await dataDirectory?.close();
+  };
+  const standalone: StandaloneServer = {
     server,
     clientPort,
     port,
     host,
     dataDirectory,
-    async close() {
-      if (purgeTimer !== null) clearInterval(purgeTimer);
-      await clientPort.close();
-      await server.close();
-      await dataDirectory?.close();
+    close() {
+      closing ??= closeOnce();
+      return closing;
     },
   };
+  return standalone;
 }

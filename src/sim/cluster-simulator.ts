@@ -67,6 +67,14 @@ interface SimServer {
   lastAppendAtMs: number;
 }
 
+/** A new life (a start or a crash) has no disk write in progress. */
+function forgetDiskWork(server: SimServer): void {
+  server.persisting = null;
+  server.persistingPipelined = false;
+  server.pendingAppends = [];
+  server.lastAppendAtMs = 0;
+}
+
 /** Something a checker reads: one server applying a committed txn. */
 export interface ApplyRecord {
   server: bigint;
@@ -354,9 +362,7 @@ export class ClusterSimulator {
     const { state, durable } = bootFromDisk(server.disk, this.config.commitLogCount);
     server.state = state;
     server.core = new ZabPeer({ ...this.config, myId: id }, durable);
-    server.persisting = null;
-    server.pendingAppends = [];
-    server.lastAppendAtMs = 0;
+    forgetDiskWork(server);
     server.election = new FastLeaderElection(id, this.quorum);
     server.electionTimerMs = null;
     this.log(`start ${id} ${server.core.describe()}`);
@@ -397,9 +403,7 @@ export class ClusterSimulator {
     }
     server.alive = false;
     server.core = null;
-    server.persisting = null;
-    server.pendingAppends = [];
-    server.lastAppendAtMs = 0;
+    forgetDiskWork(server);
     server.looking = false;
     this.log(`crash ${id}`);
     for (const other of this.servers.keys()) if (other !== id) this.breakLink(id, other);

@@ -137,7 +137,7 @@ export class FileTxnLog implements DurableLog {
     try {
       await write;
     } catch (error) {
-      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      this.failed(error);
       throw error;
     } finally {
       this.writing.delete(write);
@@ -157,9 +157,14 @@ export class FileTxnLog implements DurableLog {
     try {
       return await this.reserveUnchecked(batch, rollFirst);
     } catch (error) {
-      this.failure ??= error instanceof Error ? error : new Error(String(error));
+      this.failed(error);
       throw error;
     }
+  }
+
+  /** Remembers the first failure: every append after it is refused. */
+  private failed(error: unknown): void {
+    this.failure ??= error instanceof Error ? error : new Error(String(error));
   }
 
   private async reserveUnchecked(batch: readonly LoggedTxn[], rollFirst: boolean): Promise<Reserved> {
