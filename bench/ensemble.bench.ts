@@ -1,23 +1,24 @@
 /**
  * 3-server ensembles side by side: zkts and Apache ZooKeeper 3.8, on this machine, in one
- * run (`npm run bench:ensemble`, `--quick` for one repeat).
+ * run (`npm run bench:ensemble`, `--quick` for one short repeat).
  *   - failover: the leader is killed with SIGKILL while a client writes through a follower;
  *     the time from the kill to the first write acknowledged after it, at tickTime 2000
  *     and at tickTime 200;
- *   - throughput: `zkts bench` write and read workloads spread over all three servers, after
- *     unmeasured 3 s write runs on each ensemble until two in a row agree within 10% (a JVM
- *     takes several), then one read run.
+ *   - every workload of the standalone comparison, `zkts bench` spreading its sessions over
+ *     the three servers, after unmeasured 3 s write runs on each ensemble (at least five, then
+ *     until two in a row agree within 10%: a JVM takes several) and one short run of each workload; the same
+ *     table as bench:compare, with the CPU of all three servers per request.
  * All servers share the machine's cores and disk with each other and with the load
- * generator, so the absolute figures are low; the ratio is what this measures.
+ * generator, so the absolute figures are low; the ratio is what this measures. Writes
+ * bench/results/ensemble-<date>-<HHMM>.json and .html.
+ *
+ *   npm run bench:ensemble -- [--seconds 5] [--repeats 3] [--warmup 2] [--sessions 48] [--in-flight 4]
+ *                             [--only "write 1,multi"] [--no-failover] [--quick]
  */
-import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import type { BenchReport } from "../src/bench/load-generator.js";
-import { nodeFlags } from "../src/cli/node-flags.js";
+import { optionValue } from "../src/bench/bench-command.js";
 import { ZooKeeperClient } from "../src/client/index.js";
 import {
   type Ensemble,
@@ -28,16 +29,46 @@ import {
   stopMember,
   waitForLeader,
 } from "../test/support/ensemble.js";
-import { zktsBin } from "./servers.js";
+import {
+  type Case,
+  compareRows,
+  htmlReport,
+  markdownTable,
+  measureCase,
+  median,
+  type Run,
+  resultStem,
+  runCase,
+  selectCases,
+  workloadCases,
+  writeReport,
+} from "./workloads.js";
 
-const run = promisify(execFile);
-const quick = process.argv.includes("--quick");
-const repeats = quick ? 1 : 3;
-const seconds = quick ? 3 : 5;
-/** Warm-up runs: writes of warmupSeconds until two in a row agree within warmupSettledRatio, at most warmupRunsMax. */
-const warmupSeconds = 3;
-const warmupSettledRatio = 0.1;
-const warmupRunsMax = 8;
+const args = process.argv.slice(2);
+const option = (name: string, fallback: string) => optionValue(args, name, fallback);
+const quick = args.includes("--quick");
+const repeats = Number(option("repeats", quick ? "1" : "3"));
+const seconds = Number(option("seconds", quick ? "3" : "5"));
+const warmupSeconds = Number(option("warmup", quick ? "1" : "2"));
+const sessions = Number(option("sessions", "48"));
+const inFlight = Number(option("in-flight", "4"));
+const only = option("only", "")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "");
+const cases = selectCases(workloadCases(sessions, inFlight), only);
+const failover = !args.includes("--no-failover");
+/**
+ * Warm-up runs: writes of settleSeconds, at least settleRunsMin of them (a JVM ensemble
+ * went 3.4k, 5.5k, 5.3k writes/s and later 20k: two runs can agree long before its JIT is
+ * done), until two in a row agree within settledRatio, at most settleRunsMax.
+ */
+const settleSeconds = 3;
+const settleRunsMin = 5;
+const settledRatio = 0.1;
+const settleRunsMax = 10;
+/** Each Apache server's heap: as the standalone comparison's, so that no run is short of heap. */
+const javaMaxHeap = "4g";
 const kinds: { name: string; kind: MemberKind }[] = [
   { name: "ZooKeeper", kind: "apache" },
   { name: "zkts", kind: "zkts" },
@@ -71,7 +102,7 @@ async function startThree(
   if (ensemble === null)
     throw new Error(`no ports free of the running ensemble's in ${layoutAttemptsMax} layouts`);
   try {
-    await startEnsemble(ensemble);
+    await startEnsemble(ensemble, { javaMaxHeap });
     await waitForLeader(ensemble, 120_000);
   } catch (error) {
     await stopEnsemble(ensemble).catch(() => {});
@@ -119,92 +150,82 @@ async function failoverMs(root: string, kind: MemberKind, tickTime: number): Pro
   }
 }
 
-async function throughput(ensemble: Ensemble, workload: string, runSeconds = seconds): Promise<BenchReport> {
-  const servers = ensemble.members.map((member) => `127.0.0.1:${member.clientPort}`).join(",");
-  const { stdout } = await run(
-    process.execPath,
-    [
-      ...nodeFlags,
-      zktsBin,
-      "bench",
-      "--servers",
-      servers,
-      "--workload",
-      workload,
-      "--sessions",
-      "48",
-      "--in-flight",
-      "4",
-      "--value-bytes",
-      "100",
-      "--seconds",
-      String(runSeconds),
-      "--processes",
-      "2",
-      "--json",
-    ],
-    { maxBuffer: 1 << 20, timeout: (runSeconds + 120) * 1000 },
-  );
-  return JSON.parse(stdout.trim().split("\n").pop() ?? "{}") as BenchReport;
+function addresses(ensemble: Ensemble): string[] {
+  return ensemble.members.map((member) => `127.0.0.1:${member.clientPort}`);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? (sorted[middle] ?? Number.NaN)
-    : ((sorted[middle - 1] ?? 0) + (sorted[middle] ?? 0)) / 2;
+function pids(ensemble: Ensemble): number[] {
+  return ensemble.members.flatMap((member) => (member.child?.pid === undefined ? [] : [member.child.pid]));
 }
+
+const settleCase: Case = {
+  name: "warm-up writes",
+  workload: "write",
+  sessions,
+  inFlight,
+  valueBytes: 100,
+  processes: 2,
+};
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "zkts-ensemble-bench-"));
-  const results: Record<string, Record<string, number[]>> = {};
+  const failoverMsByRow: Record<string, Record<string, number[]>> = {};
   const warmups: Record<string, number[]> = {};
-  const record = (row: string, name: string, value: number) => {
-    results[row] ??= {};
-    (results[row][name] ??= []).push(value);
-    process.stderr.write(`${row} ${name}: ${value.toFixed(1)}\n`);
-  };
   try {
-    for (const tickTime of [2000, 200]) {
-      for (let r = 0; r < repeats; r++) {
-        for (const { name, kind } of r % 2 === 0 ? kinds : [...kinds].reverse()) {
-          record(`failover ms, tickTime ${tickTime}`, name, await failoverMs(root, kind, tickTime));
+    if (failover) {
+      for (const tickTime of [2000, 200]) {
+        const row = `failover, tickTime ${tickTime} (ms)`;
+        failoverMsByRow[row] = { ZooKeeper: [], zkts: [] };
+        for (let r = 0; r < repeats; r++) {
+          for (const { name, kind } of r % 2 === 0 ? kinds : [...kinds].reverse()) {
+            const ms = await failoverMs(root, kind, tickTime);
+            failoverMsByRow[row][name]!.push(ms);
+            process.stderr.write(`${row} ${name}: ${ms.toFixed(0)}\n`);
+          }
         }
       }
     }
-    // Both ensembles stay up and take turns, the order reversed every other repeat, so that
-    // a slow patch of this machine falls on both. The second is given none of the first's ports.
-    const running: { name: string; ensemble: Ensemble }[] = [];
+    // Both ensembles stay up and take turns, the order alternating, so that a slow patch of
+    // this machine falls on both. The second is given none of the first's ports.
+    const runs: Record<"zookeeper" | "zkts", Run[][]> = {
+      zookeeper: cases.map(() => []),
+      zkts: cases.map(() => []),
+    };
+    const running: { name: string; key: "zookeeper" | "zkts"; ensemble: Ensemble }[] = [];
     try {
       for (const { name, kind } of kinds) {
         const taken = new Set(running.flatMap(({ ensemble }) => portsOf(ensemble)));
-        running.push({ name, ensemble: await startThree(root, kind, 2000, taken) });
+        running.push({
+          name,
+          key: kind === "apache" ? "zookeeper" : "zkts",
+          ensemble: await startThree(root, kind, 2000, taken),
+        });
       }
-      // Each is warmed up, not counted, so that no repeat carries a JIT's warm-up: writes until
-      // two runs in a row agree within warmupSettledRatio (a JVM ensemble takes several), then reads once.
+      // Each is warmed up, not counted, so that no repeat carries a JIT's warm-up: settleRunsMin writes
+      // runs, then more until two in a row agree within settledRatio, then each workload once.
       for (const { name, ensemble } of running) {
         const rates: number[] = [];
-        for (let run = 0; run < warmupRunsMax; run++) {
-          rates.push((await throughput(ensemble, "write", warmupSeconds)).opsPerSecond);
+        for (let run = 0; run < settleRunsMax; run++) {
+          rates.push((await runCase(addresses(ensemble), settleCase, settleSeconds)).opsPerSecond);
           const [previous, last] = rates.slice(-2);
           if (
+            rates.length >= settleRunsMin &&
             previous !== undefined &&
             last !== undefined &&
-            Math.abs(last - previous) <= previous * warmupSettledRatio
+            Math.abs(last - previous) <= previous * settledRatio
           )
             break;
         }
         console.log(`${name} warm-up writes ops/s: ${rates.map((rate) => rate.toFixed(0)).join(", ")}`);
         warmups[name] = rates;
-        await throughput(ensemble, "read", warmupSeconds);
+        for (const c of cases) await runCase(addresses(ensemble), c, warmupSeconds);
       }
       for (let r = 0; r < repeats; r++) {
-        for (const { name, ensemble } of r % 2 === 0 ? running : [...running].reverse()) {
-          for (const workload of ["write", "read"]) {
-            const report = await throughput(ensemble, workload);
-            record(`${workload} ops/s (48 sessions x 4, 100 B)`, name, report.opsPerSecond);
-            record(`${workload} p99 ms`, name, report.latencyMs.p99);
+        for (const [i, c] of cases.entries()) {
+          for (const { name, key, ensemble } of (r + i) % 2 === 0 ? running : [...running].reverse()) {
+            const measured = await measureCase(addresses(ensemble), pids(ensemble), c, seconds);
+            runs[key][i]!.push(measured);
+            process.stderr.write(`${c.name} ${name}: ${measured.opsPerSecond.toFixed(0)} ops/s\n`);
           }
         }
       }
@@ -212,26 +233,38 @@ async function main(): Promise<void> {
       // Each is stopped even if stopping another fails.
       await Promise.allSettled(running.map(({ ensemble }) => stopEnsemble(ensemble)));
     }
-    console.log(`3-server ensembles on one machine; ${repeats} repeat(s), medians`);
-    console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");
-    console.log("|---|---|---|---|");
-    const rows = Object.entries(results).map(([measure, byName]) => {
+    const date = new Date().toISOString();
+    const failoverRows = Object.entries(failoverMsByRow).map(([measure, byName]) => {
       const zookeeper = median(byName.ZooKeeper ?? []);
       const zkts = median(byName.zkts ?? []);
-      // Time and latency: lower is better, so the ratio is ZooKeeper's over zkts's.
-      const lowerIsBetter = measure.includes(" ms");
-      const ratio = lowerIsBetter ? zookeeper / zkts : zkts / zookeeper;
-      console.log(`| ${measure} | ${zookeeper.toFixed(1)} | ${zkts.toFixed(1)} | ${ratio.toFixed(2)}x |`);
-      return { measure, zookeeper, zkts, ratio, runs: byName };
+      // Lower is better: the ratio is ZooKeeper's time over zkts's.
+      return { measure, zookeeper, zkts, ratio: zookeeper / zkts, runs: byName };
     });
-    const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
-    mkdirSync(resultsDir, { recursive: true });
-    const file = join(resultsDir, `ensemble-${new Date().toISOString().slice(0, 10)}.json`);
-    writeFileSync(
-      file,
-      `${JSON.stringify({ date: new Date().toISOString(), repeats, seconds, warmups, rows }, null, 2)}\n`,
+    const rows = compareRows(cases, runs);
+    console.log(`3-server ensembles on one machine; ${seconds} s per run, ${repeats} repeat(s), medians`);
+    if (failoverRows.length > 0) {
+      console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");
+      console.log("|---|---|---|---|");
+      for (const row of failoverRows)
+        console.log(
+          `| ${row.measure} | ${row.zookeeper.toFixed(0)} | ${row.zkts.toFixed(0)} | ${row.ratio.toFixed(2)}x |`,
+        );
+    }
+    console.log(markdownTable(rows));
+    const notes = [
+      `Three servers of each kind and the load generator on one machine; ${seconds} s per run, ${repeats} repeat(s); CPU per request is all three servers' CPU.`,
+      ...failoverRows.map(
+        (row) =>
+          `${row.measure}: ZooKeeper ${row.zookeeper.toFixed(0)}, zkts ${row.zkts.toFixed(0)} (${row.ratio.toFixed(2)}x).`,
+      ),
+    ].join(" ");
+    const stem = resultStem("ensemble", date, only.length > 0);
+    writeReport(
+      stem,
+      { date, repeats, seconds, warmupSeconds, sessions, inFlight, warmups, failover: failoverRows, rows },
+      htmlReport(`zkts vs Apache ZooKeeper 3.8, 3-server ensembles, ${date}`, rows, notes),
     );
-    console.log(`wrote ${file}`);
+    console.log(`wrote ${stem}.json and ${stem}.html`);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -9,13 +9,12 @@
  *     then starts from a fresh copy of it --restarts times, the servers alternating
  *     (median, with the spread).
  * Usage: npm run bench:persistence -- [--seconds 5] [--znodes 100000,1000000] [--restarts 3]
- * Writes bench/results/persistence-<date>.json and prints a table.
+ * Writes bench/results/persistence-<date>-<HHMM>.json and prints a table.
  */
 
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { optionValue } from "../src/bench/bench-command.js";
 import { ZooKeeperClient } from "../src/client/index.js";
 import { fourLetterWord } from "../test/support/apache-zookeeper.js";
@@ -30,6 +29,7 @@ import {
   startServer,
   stopServer,
 } from "./servers.js";
+import { resultStem, writeReport } from "./workloads.js";
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => optionValue(args, name, fallback);
@@ -246,11 +246,9 @@ async function main(): Promise<void> {
       `${String(znodeCounts[i]).padStart(8)} | ZooKeeper ${row(restartResults.zookeeper[i]!)} | zkts ${row(restartResults.zkts[i]!)}`,
     );
   }
-  const resultsDir = fileURLToPath(new URL("../../bench/results", import.meta.url));
-  mkdirSync(resultsDir, { recursive: true });
-  const file = join(resultsDir, `persistence-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`\nwrote ${file}`);
+  const stem = resultStem("persistence", new Date().toISOString(), false);
+  writeReport(stem, results);
+  console.log(`\nwrote ${stem}.json`);
 }
 
 main()

@@ -141,13 +141,20 @@ export function healNetwork(ensemble: Ensemble): void {
   for (const proxies of ensemble.proxies.values()) for (const proxy of proxies) proxy.heal();
 }
 
+export interface StartOptions {
+  /** A zkts member's file size limit (prlimit --fsize): its log writes fail beyond it. */
+  fileSizeLimitBytes?: number;
+  /** An Apache member's -Xmx (256m by default: tests keep small ensembles). */
+  javaMaxHeap?: string;
+}
+
 /**
  * Starts a member's process (it serves once a quorum has elected a leader). With
  * `fileSizeLimitBytes` a zkts member runs under that RLIMIT_FSIZE (util-linux prlimit, which
  * execs the server, so the PID is the server's): a write past it fails with EFBIG, as a
  * full disk refuses one.
  */
-export function startMember(member: Member, options: { fileSizeLimitBytes?: number } = {}): void {
+export function startMember(member: Member, options: StartOptions = {}): void {
   const log = openSync(join(member.dataDir, "..", `server${member.id}.log`), "a");
   const limit = options.fileSizeLimitBytes;
   member.child =
@@ -166,7 +173,7 @@ export function startMember(member: Member, options: { fileSizeLimitBytes?: numb
       : spawn(
           "java",
           [
-            "-Xmx256m",
+            `-Xmx${options.javaMaxHeap ?? "256m"}`,
             "-cp",
             zookeeperClasspath,
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -182,10 +189,10 @@ export function startMember(member: Member, options: { fileSizeLimitBytes?: numb
  * when all start together. Started the other way, two Apache servers waited for in turn
  * could elect the higher of themselves before the last member was up.
  */
-export async function startEnsemble(ensemble: Ensemble): Promise<void> {
+export async function startEnsemble(ensemble: Ensemble, options: StartOptions = {}): Promise<void> {
   const ordered = [...ensemble.members].sort((a, b) => (a.id > b.id ? -1 : a.id < b.id ? 1 : 0));
   for (const member of ordered) {
-    startMember(member);
+    startMember(member, options);
     if (member.kind === "apache") {
       await waitFor(
         () =>
