@@ -4,7 +4,8 @@
  *   - failover: the leader is killed with SIGKILL while a client writes through a follower;
  *     the time from the kill to the first write acknowledged after it, at tickTime 2000
  *     and at tickTime 200;
- *   - every workload of the standalone comparison, `zkts bench` spreading its sessions over
+ *   - every workload of the standalone comparison (the ensemble not being measured paused with
+ *     SIGSTOP, as bench:compare pauses the other server), `zkts bench` spreading its sessions over
  *     the three servers, after unmeasured 3 s write runs on each ensemble (at least five, then
  *     until two in a row agree within 10%: a JVM takes several) and one short run of each workload; the same
  *     table as bench:compare, with the CPU of all three servers per request.
@@ -158,6 +159,11 @@ function pids(ensemble: Ensemble): number[] {
   return ensemble.members.flatMap((member) => (member.child?.pid === undefined ? [] : [member.child.pid]));
 }
 
+/** Sends `name` to every running member of `ensemble` (SIGSTOP pauses it, SIGCONT resumes it). */
+function signal(ensemble: Ensemble, name: NodeJS.Signals): void {
+  for (const member of ensemble.members) member.child?.kill(name);
+}
+
 const settleCase: Case = {
   name: "warm-up writes",
   workload: "write",
@@ -187,6 +193,8 @@ async function main(): Promise<void> {
     }
     // Both ensembles stay up and take turns, the order alternating, so that a slow patch of
     // this machine falls on both. The second is given none of the first's ports.
+    /** Elections seen between measured runs (a paused ensemble that lost its leader would show here). */
+    const leaderChanges = { zookeeper: 0, zkts: 0 };
     const runs: Record<"zookeeper" | "zkts", Run[][]> = {
       zookeeper: cases.map(() => []),
       zkts: cases.map(() => []),
@@ -220,17 +228,37 @@ async function main(): Promise<void> {
         warmups[name] = rates;
         for (const c of cases) await runCase(addresses(ensemble), c, warmupSeconds);
       }
+      const leaders = new Map<"zookeeper" | "zkts", bigint>();
+      for (const { key, ensemble } of running) leaders.set(key, (await waitForLeader(ensemble, 60_000)).id);
       for (let r = 0; r < repeats; r++) {
         for (const [i, c] of cases.entries()) {
           for (const { name, key, ensemble } of (r + i) % 2 === 0 ? running : [...running].reverse()) {
-            const measured = await measureCase(addresses(ensemble), pids(ensemble), c, seconds);
-            runs[key][i]!.push(measured);
-            process.stderr.write(`${c.name} ${name}: ${measured.opsPerSecond.toFixed(0)} ops/s\n`);
+            // Serving, with the leader it had (a change would mean an election, counted below).
+            const leader = await waitForLeader(ensemble, 60_000);
+            if (leader.id !== leaders.get(key)) {
+              leaderChanges[key]++;
+              leaders.set(key, leader.id);
+            }
+            // The other ensemble is paused while this one is measured, as bench:compare pauses the
+            // other server: an idle JVM's background work (garbage collection, compilation after
+            // a heavy run) took CPU from single-client runs, which wait on every wake-up. One run
+            // is shorter than syncLimit × tickTime (10 s), so no member of the paused one gives up
+            // its leader.
+            const others = running.filter((other) => other.ensemble !== ensemble);
+            for (const other of others) signal(other.ensemble, "SIGSTOP");
+            try {
+              const measured = await measureCase(addresses(ensemble), pids(ensemble), c, seconds);
+              runs[key][i]!.push(measured);
+              process.stderr.write(`${c.name} ${name}: ${measured.opsPerSecond.toFixed(0)} ops/s\n`);
+            } finally {
+              for (const other of others) signal(other.ensemble, "SIGCONT");
+            }
           }
         }
       }
     } finally {
-      // Each is stopped even if stopping another fails.
+      // Each is stopped even if stopping another fails (and resumed first, in case it was paused).
+      for (const { ensemble } of running) signal(ensemble, "SIGCONT");
       await Promise.allSettled(running.map(({ ensemble }) => stopEnsemble(ensemble)));
     }
     const date = new Date().toISOString();
@@ -241,7 +269,9 @@ async function main(): Promise<void> {
       return { measure, zookeeper, zkts, ratio: zookeeper / zkts, runs: byName };
     });
     const rows = compareRows(cases, runs);
-    console.log(`3-server ensembles on one machine; ${seconds} s per run, ${repeats} repeat(s), medians`);
+    console.log(
+      `3-server ensembles on one machine; ${seconds} s per run, ${repeats} repeat(s), medians; leader changes between runs: ZooKeeper ${leaderChanges.zookeeper}, zkts ${leaderChanges.zkts}`,
+    );
     if (failoverRows.length > 0) {
       console.log("| measure | ZooKeeper | zkts | zkts vs ZooKeeper |");
       console.log("|---|---|---|---|");
@@ -252,7 +282,7 @@ async function main(): Promise<void> {
     }
     console.log(markdownTable(rows));
     const notes = [
-      `Three servers of each kind and the load generator on one machine; ${seconds} s per run, ${repeats} repeat(s); CPU per request is all three servers' CPU.`,
+      `Three servers of each kind and the load generator on one machine, the ensemble not measured paused; ${seconds} s per run, ${repeats} repeat(s); CPU per request is all three servers' CPU; leader changes between runs: ZooKeeper ${leaderChanges.zookeeper}, zkts ${leaderChanges.zkts}.`,
       ...failoverRows.map(
         (row) =>
           `${row.measure}: ZooKeeper ${row.zookeeper.toFixed(0)}, zkts ${row.zkts.toFixed(0)} (${row.ratio.toFixed(2)}x).`,
@@ -261,7 +291,18 @@ async function main(): Promise<void> {
     const stem = resultStem("ensemble", date, only.length > 0);
     writeReport(
       stem,
-      { date, repeats, seconds, warmupSeconds, sessions, inFlight, warmups, failover: failoverRows, rows },
+      {
+        date,
+        repeats,
+        seconds,
+        warmupSeconds,
+        sessions,
+        inFlight,
+        warmups,
+        leaderChanges,
+        failover: failoverRows,
+        rows,
+      },
       htmlReport(`zkts vs Apache ZooKeeper 3.8, 3-server ensembles, ${date}`, rows, notes),
     );
     console.log(`wrote ${stem}.json and ${stem}.html`);
