@@ -84,12 +84,11 @@ describe("file txn log", () => {
     "writes zeros ahead of the appends, never over them",
     withLog(4 * zeroFillAheadBytes, async (log, dir) => {
       const name = logFileName(1n);
-      // Enough appends to pass several zeroed runs, each overlapping the next; batches of 50
-      // txns (about 9 KiB) stay under zeroFillBatchBytesMax.
+      // Enough appends to pass several zeroed runs, each overlapping the next.
       let zxid = 1n;
-      for (let round = 0; round < 160; round++) {
-        const batches = [entries(zxid, 50), entries(zxid + 50n, 50)];
-        zxid += 100n;
+      for (let round = 0; round < 40; round++) {
+        const batches = [entries(zxid, 200), entries(zxid + 200n, 200)];
+        zxid += 400n;
         await Promise.all(batches.map((batch) => log.append(batch)));
       }
       await log.closeFile();

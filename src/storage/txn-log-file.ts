@@ -50,13 +50,10 @@ export interface TxnLogStats {
 export const zeroFillAheadBytes = 1024 * 1024;
 /**
  * A batch this large is not followed by zeros: the block allocation its write commits is
- * small beside the write itself, and zeros would double the bytes copied into the page
- * cache (100 KiB values went 10-25% faster without them here). Measured alternating with
- * 64 KiB: 1 KiB writes (batches of about 20-70 KiB) 7-13% more ops/s and 4-12% less CPU per
- * write, multis of 10 13% more; 100 B writes (batches under 16 KiB) and create + delete
- * alike; with no zeros at all 100 B writes lost 5-30%.
+ * small beside the write itself, and zeros would double the bytes written (100 KiB values
+ * went 10-25% faster without them here).
  */
-export const zeroFillBatchBytesMax = 16 * 1024;
+export const zeroFillBatchBytesMax = 64 * 1024;
 const zeroBlock = Buffer.alloc(zeroFillAheadBytes);
 
 /** An append's place in the file. */
