@@ -37,32 +37,22 @@ import {
   type Run,
   resultStem,
   runCase,
-  selectCases,
-  workloadCases,
+  runOptions,
   writeReport,
 } from "./workloads.js";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => optionValue(args, name, fallback);
-const quick = args.includes("--quick");
-const seconds = Number(option("seconds", quick ? "2" : "5"));
-const repeats = Number(option("repeats", quick ? "1" : "3"));
-const warmupSeconds = Number(option("warmup", quick ? "0" : "2"));
-const sessions = Number(option("sessions", "32"));
-const inFlight = Number(option("in-flight", "4"));
-
-const only = option("only", "")
-  .split(",")
-  .map((name) => name.trim())
-  .filter((name) => name !== "");
+const { seconds, repeats, warmupSeconds, only, cases } = runOptions(args, {
+  sessions: 32,
+  quick: { seconds: 2, warmupSeconds: 0 },
+});
 /** --zkts zkts.logWritesInFlight=1,flushDelay=1: settings given to the zkts server only. */
 const zktsSettings = Object.fromEntries(
-  option("zkts", "")
+  optionValue(args, "zkts", "")
     .split(",")
     .filter((pair) => pair.includes("="))
     .map((pair) => [pair.slice(0, pair.indexOf("=")).trim(), pair.slice(pair.indexOf("=") + 1).trim()]),
 );
-const cases = selectCases(workloadCases(sessions, inFlight), only);
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "zkts-compare-"));

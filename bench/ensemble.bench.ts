@@ -19,7 +19,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { optionValue } from "../src/bench/bench-command.js";
 import { ZooKeeperClient } from "../src/client/index.js";
 import {
   type Ensemble,
@@ -40,24 +39,15 @@ import {
   type Run,
   resultStem,
   runCase,
-  selectCases,
-  workloadCases,
+  runOptions,
   writeReport,
 } from "./workloads.js";
 
 const args = process.argv.slice(2);
-const option = (name: string, fallback: string) => optionValue(args, name, fallback);
-const quick = args.includes("--quick");
-const repeats = Number(option("repeats", quick ? "1" : "3"));
-const seconds = Number(option("seconds", quick ? "3" : "5"));
-const warmupSeconds = Number(option("warmup", quick ? "1" : "2"));
-const sessions = Number(option("sessions", "48"));
-const inFlight = Number(option("in-flight", "4"));
-const only = option("only", "")
-  .split(",")
-  .map((name) => name.trim())
-  .filter((name) => name !== "");
-const cases = selectCases(workloadCases(sessions, inFlight), only);
+const { seconds, repeats, warmupSeconds, sessions, inFlight, only, cases } = runOptions(args, {
+  sessions: 48,
+  quick: { seconds: 3, warmupSeconds: 1 },
+});
 const failover = !args.includes("--no-failover");
 /**
  * Warm-up runs: writes of settleSeconds, at least settleRunsMin of them (a JVM ensemble

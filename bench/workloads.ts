@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
+import { optionValue } from "../src/bench/bench-command.js";
 import type { BenchReport } from "../src/bench/load-generator.js";
 import { nodeFlags } from "../src/cli/node-flags.js";
 import { cpuSeconds, zktsBin } from "./servers.js";
@@ -60,6 +61,45 @@ export function selectCases(cases: Case[], only: string[]): Case[] {
   const chosen = cases.filter((c) => only.length === 0 || only.some((name) => c.name.includes(name)));
   if (chosen.length === 0) throw new Error(`--only ${only.join(",")} matches no workload`);
   return chosen;
+}
+
+/** The options bench:compare and bench:ensemble share, and the cases they select. */
+export interface RunOptions {
+  seconds: number;
+  repeats: number;
+  warmupSeconds: number;
+  sessions: number;
+  inFlight: number;
+  /** --only: workload names (substrings); empty for all. */
+  only: string[];
+  cases: Case[];
+}
+
+/**
+ * Reads --seconds --repeats --warmup --sessions --in-flight --only from `args`; `--quick`
+ * means one repeat of `quick.seconds`, after a `quick.warmupSeconds` warm-up.
+ */
+export function runOptions(
+  args: readonly string[],
+  defaults: { sessions: number; quick: { seconds: number; warmupSeconds: number } },
+): RunOptions {
+  const option = (name: string, fallback: string) => optionValue(args, name, fallback);
+  const quick = args.includes("--quick");
+  const sessions = Number(option("sessions", String(defaults.sessions)));
+  const inFlight = Number(option("in-flight", "4"));
+  const only = option("only", "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  return {
+    seconds: Number(option("seconds", String(quick ? defaults.quick.seconds : 5))),
+    repeats: Number(option("repeats", quick ? "1" : "3")),
+    warmupSeconds: Number(option("warmup", String(quick ? defaults.quick.warmupSeconds : 2))),
+    sessions,
+    inFlight,
+    only,
+    cases: selectCases(workloadCases(sessions, inFlight), only),
+  };
 }
 
 /** One run of `c` through `zkts bench` against `servers` (host:port, sessions spread over them). */
