@@ -56,8 +56,17 @@ function sessionNode(index: number): string {
 }
 
 /** Creates the nodes a run needs (once, before the workers start). */
+/** How long the bench tries to reach the servers before it gives up. */
+export const benchConnectTimeoutMs = 10_000;
+
 export async function prepareNodes(servers: string[], sessions: number, valueBytes: number): Promise<void> {
-  const client = await ZooKeeperClient.connect(servers.join(","));
+  const client = await ZooKeeperClient.connect(servers.join(","), {
+    connectTimeoutMs: benchConnectTimeoutMs,
+  }).catch((error: unknown) => {
+    throw new Error(
+      `cannot reach ${servers.join(",")}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+  });
   const value = Buffer.alloc(valueBytes, 0x61);
   await client.create(benchRoot, null).catch(() => undefined);
   await client.create(`${benchRoot}/tmp`, null).catch(() => undefined);

@@ -10,7 +10,7 @@ import { startStandalone } from "../server/standalone.js";
 
 const usage = `usage:
   zkts server [zoo.cfg] [-Dkey=value ...]   start a standalone server (default: data under ./data, port 2181)
-  zkts shell [-server host:port[,host:port]] [command ...]
+  zkts shell [-server host:port[,host:port]] [-timeout ms] [command ...]
                                             ZooKeeper shell (zkCli commands); reads standard input when not a terminal
   zkts version
 `;
@@ -29,9 +29,9 @@ async function runServer(args: string[]): Promise<void> {
       throw new ConfigError(`unexpected argument ${arg}`);
     }
   }
+  if (file !== undefined && !existsSync(file)) throw new ConfigError(`no such file ${file}`);
   const properties =
     file === undefined ? new Map<string, string>() : parseProperties(readFileSync(file, "utf8"));
-  if (file !== undefined && !existsSync(file)) throw new ConfigError(`no such file ${file}`);
   for (const [key, value] of overrides) properties.set(key, value);
   const config = configFromProperties(properties);
   for (const key of config.unknownKeys)
@@ -67,10 +67,18 @@ async function runServer(args: string[]): Promise<void> {
   process.on("SIGTERM", () => shutdown("SIGTERM"));
 }
 
+function wantsHelp(args: readonly string[]): boolean {
+  return args.includes("--help") || args.includes("-h");
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "server":
+      if (wantsHelp(rest)) {
+        process.stdout.write(usage);
+        return 0;
+      }
       await runServer(rest);
       return -1;
     case "shell": {
@@ -89,7 +97,11 @@ async function main(argv: string[]): Promise<number> {
       return runEnsembleCommand(rest);
     }
     case "bench": {
-      const { runBenchCommand } = await import("../bench/bench-command.js");
+      const { benchUsage, runBenchCommand } = await import("../bench/bench-command.js");
+      if (wantsHelp(rest)) {
+        process.stdout.write(`usage:\n${benchUsage}`);
+        return 0;
+      }
       return runBenchCommand(rest);
     }
     case "version":

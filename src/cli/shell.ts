@@ -168,6 +168,8 @@ export class Shell {
   constructor(
     private connectString: string,
     private readonly io: ShellIo,
+    /** zkCli's -timeout: the session timeout asked for, and how long connecting may take. */
+    private readonly timeoutMs = 30_000,
   ) {}
 
   get connected(): boolean {
@@ -182,7 +184,10 @@ export class Shell {
   async connect(connectString = this.connectString): Promise<void> {
     await this.client?.close();
     this.connectString = connectString;
-    this.client = await ZooKeeperClient.connect(connectString);
+    this.client = await ZooKeeperClient.connect(connectString, {
+      sessionTimeoutMs: this.timeoutMs,
+      connectTimeoutMs: this.timeoutMs,
+    });
     this.client.on("state", (state: string) => {
       const keeperState = {
         connecting: "Disconnected",
@@ -441,17 +446,23 @@ export class Shell {
 /** Entry point for `zkts shell [-server host:port] [command args...]`. */
 export async function runShell(args: string[]): Promise<number> {
   let connectString = "localhost:2181";
+  let timeoutMs = 30_000;
   const rest: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "-server") connectString = args[++i] ?? connectString;
-    else if (args[i] === "-timeout") i++;
-    else rest.push(args[i]!);
+    else if (args[i] === "-timeout") {
+      timeoutMs = Number(args[++i]);
+      if (!Number.isInteger(timeoutMs) || timeoutMs < 1) {
+        process.stderr.write("-timeout must be a positive number of milliseconds\n");
+        return 2;
+      }
+    } else rest.push(args[i]!);
   }
   const io: ShellIo = {
     out: (text) => process.stdout.write(text),
     err: (text) => process.stderr.write(text),
   };
-  const shell = new Shell(connectString, io);
+  const shell = new Shell(connectString, io, timeoutMs);
   io.out(`Connecting to ${connectString}\n`);
   try {
     await shell.connect();

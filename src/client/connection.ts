@@ -39,6 +39,8 @@ export interface ConnectionOptions {
   /** Resume an existing session (e.g. from another process); 0 for a new one. */
   sessionId?: bigint;
   sessionPassword?: Buffer;
+  /** How long `open` tries the hosts before it fails; the session timeout when not given. */
+  connectTimeoutMs?: number;
 }
 
 export interface Reply {
@@ -95,6 +97,8 @@ export class Connection extends EventEmitter {
   private lastReceivedMs = 0;
   private disconnectedSinceMs: number | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Ends a connection whose server has not completed the handshake in its share of the timeout. */
+  private handshakeTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: ConnectionOptions) {
     super();
@@ -103,14 +107,25 @@ export class Connection extends EventEmitter {
     this.hostIndex = Math.floor(Math.random() * options.hosts.length);
   }
 
-  /** Opens the first connection; resolves when the session is established. */
+  /**
+   * Opens the first connection; resolves when the session is established. It tries the
+   * hosts in turn and fails with CONNECTIONLOSS when none has answered within the connect
+   * timeout. Until then its timer keeps the process alive (the reconnect timers do not).
+   */
   open(): Promise<void> {
     return new Promise((resolve, reject) => {
+      const deadline = setTimeout(() => {
+        this.finish("closed", ErrorCode.CONNECTIONLOSS);
+        this.socket?.destroy();
+        this.socket = null;
+      }, this.options.connectTimeoutMs ?? this.options.sessionTimeoutMs);
       const onState = (state: ConnectionState) => {
         if (state === "connected") {
+          clearTimeout(deadline);
           this.off("state", onState);
           resolve();
         } else if (state === "closed" || state === "expired" || state === "authFailed") {
+          clearTimeout(deadline);
           this.off("state", onState);
           reject(new KeeperError(state === "expired" ? ErrorCode.SESSIONEXPIRED : ErrorCode.CONNECTIONLOSS));
         }
@@ -136,6 +151,16 @@ export class Connection extends EventEmitter {
     this.outgoing = new OutgoingBytes((parts) => writeParts(socket, parts));
     this.framer = new Framer(replyFrameBytesMax);
     this.handshaking = true;
+    // As the Java client: each host gets the session timeout divided by the number of hosts
+    // to answer the handshake, then the next one is tried (a hung server is not waited on).
+    this.clearHandshakeTimer();
+    this.handshakeTimer = setTimeout(
+      () => {
+        if (this.socket === socket && this.handshaking) socket.destroy();
+      },
+      Math.max(50, Math.floor(this.options.sessionTimeoutMs / this.options.hosts.length)),
+    );
+    this.handshakeTimer.unref();
     socket.on("connect", () => {
       const w = new JuteWriter();
       w.int(0)
@@ -184,6 +209,7 @@ export class Connection extends EventEmitter {
       return;
     }
     this.handshaking = false;
+    this.clearHandshakeTimer();
     this.sessionId = response.sessionId;
     this.sessionPassword = response.passwd ?? Buffer.alloc(16);
     this.negotiatedTimeoutMs = response.timeOut;
@@ -244,6 +270,11 @@ export class Connection extends EventEmitter {
     this.pingTimer.unref();
   }
 
+  private clearHandshakeTimer(): void {
+    if (this.handshakeTimer !== null) clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
+  }
+
   private stopPings(): void {
     if (this.pingTimer !== null) clearInterval(this.pingTimer);
     this.pingTimer = null;
@@ -253,6 +284,7 @@ export class Connection extends EventEmitter {
     if (socket !== this.socket) return;
     this.socket = null;
     this.stopPings();
+    this.clearHandshakeTimer();
     for (const pending of this.inFlight.splice(0)) pending.reject(new KeeperError(ErrorCode.CONNECTIONLOSS));
     if (this.isFinished()) return;
     this.disconnectedSinceMs ??= Date.now();
@@ -315,6 +347,7 @@ export class Connection extends EventEmitter {
   private finish(state: ConnectionState, code: number): void {
     if (this.isFinished()) return;
     this.stopPings();
+    this.clearHandshakeTimer();
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     const pending = [...this.inFlight.splice(0), ...this.waiting.splice(0)];
     // One error for them all, made only when there is one to fail (an Error records a stack).

@@ -37,6 +37,8 @@ export interface ClientOptions {
   sessionTimeoutMs?: number;
   sessionId?: bigint;
   sessionPassword?: Buffer;
+  /** How long `connect` tries the servers before it fails (default: the session timeout). */
+  connectTimeoutMs?: number;
 }
 
 export interface CreateOptions {
@@ -131,6 +133,7 @@ export class ZooKeeperClient extends EventEmitter {
       sessionTimeoutMs: options.sessionTimeoutMs ?? 30_000,
       ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
       ...(options.sessionPassword === undefined ? {} : { sessionPassword: options.sessionPassword }),
+      ...(options.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: options.connectTimeoutMs }),
     });
     const client = new ZooKeeperClient(connection, chroot);
     await connection.open();

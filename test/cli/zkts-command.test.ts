@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -95,5 +96,44 @@ describe("the zkts command", () => {
     const { stdout, code } = await run(["shell", "-server", `127.0.0.1:${port}`, "ls", "/"], "");
     assert.equal(code, 0);
     assert.match(stdout, /\[zookeeper\]/);
+  });
+});
+
+describe("the zkts command without a server to reach", () => {
+  // A port that accepts connections and never answers: the handshake cannot complete.
+  let silent: Server;
+  let port: number;
+  before(async () => {
+    silent = createServer((socket) => socket.resume());
+    port = await new Promise<number>((resolve) =>
+      silent.listen(0, "127.0.0.1", () => resolve((silent.address() as AddressInfo).port)),
+    );
+  });
+  after(async () => {
+    await new Promise((resolve) => silent.close(resolve));
+  });
+
+  it("shell fails with status 1 and says why once its -timeout has passed", async () => {
+    const { stderr, code } = await run(
+      ["shell", "-server", `127.0.0.1:${port}`, "-timeout", "300", "ls", "/"],
+      "",
+    );
+    assert.equal(code, 1);
+    assert.match(stderr, new RegExp(`could not connect to 127\\.0\\.0\\.1:${port}: CONNECTIONLOSS`));
+  });
+
+  it("prints usage for server --help and bench --help instead of acting on them", async () => {
+    const server = await run(["server", "--help"], "");
+    assert.equal(server.code, 0);
+    assert.match(server.stdout, /zkts server \[zoo\.cfg\]/);
+    const bench = await run(["bench", "--help"], "");
+    assert.equal(bench.code, 0);
+    assert.match(bench.stdout, /zkts bench --servers/);
+  });
+
+  it("server refuses a zoo.cfg that does not exist", async () => {
+    const { stderr, code } = await run(["server", "/no/such/zoo.cfg"], "");
+    assert.equal(code, 2);
+    assert.match(stderr, /no such file \/no\/such\/zoo\.cfg/);
   });
 });

@@ -3,6 +3,7 @@
  * the same assertions must hold on both.
  */
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { requestsInFlightMax } from "../../src/client/connection.js";
 import {
@@ -373,3 +374,43 @@ for (const [name, start] of servers) {
     });
   });
 }
+
+describe("client connect with no server answering", () => {
+  it("fails with CONNECTIONLOSS after its connect timeout, having tried every host", async () => {
+    // Two ports that accept and never answer: the handshake cannot complete on either.
+    const accepted: number[] = [];
+    const silent = [0, 1].map((index) =>
+      createServer((socket) => {
+        accepted.push(index);
+        socket.resume();
+      }),
+    );
+    const ports = await Promise.all(
+      silent.map(
+        (server) =>
+          new Promise<number>((resolve) =>
+            server.listen(0, "127.0.0.1", () => resolve((server.address() as AddressInfo).port)),
+          ),
+      ),
+    );
+    try {
+      const started = performance.now();
+      await assert.rejects(
+        ZooKeeperClient.connect(ports.map((port) => `127.0.0.1:${port}`).join(","), {
+          // Each host has half the session timeout to answer, so both are tried in time.
+          sessionTimeoutMs: 200,
+          connectTimeoutMs: 1000,
+        }),
+        (error: unknown) => error instanceof KeeperError && error.code === ErrorCode.CONNECTIONLOSS,
+      );
+      assert.ok(performance.now() - started >= 990, "gave up before its connect timeout");
+      assert.deepEqual(
+        [...new Set(accepted)].sort(),
+        [0, 1],
+        "a hung host was waited on and the other not tried",
+      );
+    } finally {
+      await Promise.all(silent.map((server) => new Promise((resolve) => server.close(resolve))));
+    }
+  });
+});
