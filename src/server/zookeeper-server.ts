@@ -327,7 +327,7 @@ export class ZooKeeperServer {
       this.sessions.add(sessionId, timeoutMs, this.clock.monotonicMs());
       this.connectionsBySession.set(sessionId, connection);
       const entry: Pending = { kind: "connect", done: false, receivedMs: this.clock.monotonicMs() };
-      state.queue.push(entry);
+      this.enqueue(state, entry);
       if (this.replication?.role === "learner") {
         // The leader logs the session; the connect is answered when its txn commits here.
         this.touched.set(sessionId, timeoutMs);

@@ -158,4 +158,13 @@ describe("zkts server behaviour", () => {
     await client.setData("/", "x");
     await watched;
   });
+
+  it("counts no request outstanding once every one is answered, connects included", async () => {
+    const others = await Promise.all([1, 2, 3].map(() => ZooKeeperClient.connect(server.connectString)));
+    await Promise.all(others.map((other, i) => other.create(`/outstanding-${i}`, "v")));
+    await Promise.all(others.map((other) => other.close()));
+    // Connects, creates and closes answered: none is outstanding (before, each connect left -1).
+    assert.match(await fourLetterWord("127.0.0.1", server.port, "mntr"), /\nzk_outstanding_requests\t0\n/);
+    assert.match(await fourLetterWord("127.0.0.1", server.port, "srvr"), /\nOutstanding: 0\n/);
+  });
 });
