@@ -24,12 +24,32 @@ export interface Case {
   processes: number;
 }
 
-/** Every workload of the comparison; `sessions` × `inFlight` for the rows that do not fix their own. */
+/**
+ * Every workload of the comparison; `sessions` × `inFlight` for the rows that do not fix their own.
+ * The "16 in flight" rows fix only the requests in flight per session.
+ */
 export function workloadCases(sessions: number, inFlight: number): Case[] {
   return [
     { name: "write 100 B", workload: "write", sessions, inFlight, valueBytes: 100, processes: 2 },
     { name: "write 1 KiB", workload: "write", sessions, inFlight, valueBytes: 1024, processes: 2 },
     { name: "write 100 KiB", workload: "write", sessions: 8, inFlight: 2, valueBytes: 102_400, processes: 2 },
+    // Four times the load: what each server does when it, not the round trip, is the limit.
+    {
+      name: "write 100 B, 16 in flight",
+      workload: "write",
+      sessions,
+      inFlight: 16,
+      valueBytes: 100,
+      processes: 2,
+    },
+    {
+      name: "write 1 KiB, 16 in flight",
+      workload: "write",
+      sessions,
+      inFlight: 16,
+      valueBytes: 1024,
+      processes: 2,
+    },
     { name: "write, 1 client", workload: "write", sessions: 1, inFlight: 1, valueBytes: 100, processes: 1 },
     { name: "read 100 B", workload: "read", sessions, inFlight, valueBytes: 100, processes: 2 },
     { name: "read 1 KiB", workload: "read", sessions, inFlight, valueBytes: 1024, processes: 2 },
