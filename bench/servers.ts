@@ -9,7 +9,12 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeFlags } from "../src/cli/node-flags.js";
-import { fourLetterWord, freePort, zookeeperClasspath } from "../test/support/apache-zookeeper.js";
+import {
+  fourLetterWord,
+  freePort,
+  requireApacheZooKeeper,
+  zookeeperClasspath,
+} from "../test/support/apache-zookeeper.js";
 
 export const zktsBin = fileURLToPath(new URL("../../bin/zkts", import.meta.url));
 
@@ -34,6 +39,7 @@ export async function startServer(
   dataDir: string,
   extra: Readonly<Record<string, string>> = {},
 ): Promise<Running> {
+  if (kind === "zookeeper") requireApacheZooKeeper();
   mkdirSync(dataDir, { recursive: true });
   const port = await freePort();
   const settings: Record<string, string> = {
@@ -71,7 +77,11 @@ export async function startServer(
     });
   }
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`${kind} exited with ${child.exitCode}`);
+    if (child.exitCode !== null) {
+      throw new Error(
+        `${kind} exited with ${child.exitCode}; its log: ${join(dataDir, "..", `${kind}-${port}.log`)}`,
+      );
+    }
     const answer = await fourLetterWord("127.0.0.1", port, "srvr", 1_000).catch(() => "");
     if (answer.includes("Mode:")) break;
     await new Promise((resolve) => setTimeout(resolve, 20));

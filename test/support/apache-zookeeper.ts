@@ -4,13 +4,26 @@
  */
 
 import { spawn } from "node:child_process";
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exited } from "./processes.js";
 
-export const zookeeperClasspath = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar";
+export const zookeeperJar = "/usr/share/java/zookeeper.jar";
+export const zookeeperClasspath = `/etc/zookeeper/conf:${zookeeperJar}`;
+
+/**
+ * Fails with what to install when Debian's Apache ZooKeeper is missing (without it, java
+ * exits at once and the caller would only see "exited with 1").
+ */
+export function requireApacheZooKeeper(): void {
+  if (!existsSync(zookeeperJar)) {
+    throw new Error(
+      `Apache ZooKeeper 3.8 is not installed (no ${zookeeperJar}): apt-get install -y zookeeper zookeeper-bin (.ci/run does)`,
+    );
+  }
+}
 
 export interface ApacheZooKeeper {
   host: string;
@@ -113,6 +126,7 @@ export async function waitFor(
 
 /** Starts ZooKeeperServerMain with its own zoo.cfg and resolves once it serves. */
 export async function startApacheZooKeeper(options: ApacheZooKeeperOptions = {}): Promise<ApacheZooKeeper> {
+  requireApacheZooKeeper();
   const dir = mkdtempSync(join(tmpdir(), "apache-zk-"));
   const dataDir = options.dataDir ?? join(dir, "data");
   const port = await freePort();

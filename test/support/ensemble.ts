@@ -9,7 +9,13 @@ import net from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeFlags } from "../../src/cli/node-flags.js";
-import { fourLetterWord, freePort, waitFor, zookeeperClasspath } from "./apache-zookeeper.js";
+import {
+  fourLetterWord,
+  freePort,
+  requireApacheZooKeeper,
+  waitFor,
+  zookeeperClasspath,
+} from "./apache-zookeeper.js";
 import { FaultProxy } from "./fault-proxy.js";
 import { exited } from "./processes.js";
 
@@ -157,6 +163,7 @@ export interface StartOptions {
 export function startMember(member: Member, options: StartOptions = {}): void {
   const log = openSync(join(member.dataDir, "..", `server${member.id}.log`), "a");
   const limit = options.fileSizeLimitBytes;
+  if (member.kind !== "zkts") requireApacheZooKeeper();
   member.child =
     member.kind === "zkts"
       ? limit === undefined
