@@ -56,12 +56,15 @@ const zktsSettings = Object.fromEntries(
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), "zkts-compare-"));
+  const started: Running[] = [];
+  let failed = true;
   try {
     const fdatasync = await rawFdatasync(root);
-    const servers: Record<Kind, Running> = {
-      zookeeper: await startServer("zookeeper", join(root, "zookeeper")),
-      zkts: await startServer("zkts", join(root, "zkts"), zktsSettings),
-    };
+    const zookeeper = await startServer("zookeeper", join(root, "zookeeper"));
+    started.push(zookeeper);
+    const zkts = await startServer("zkts", join(root, "zkts"), zktsSettings);
+    started.push(zkts);
+    const servers: Record<Kind, Running> = { zookeeper, zkts };
     const runs: Record<Kind, Run[][]> = { zookeeper: cases.map(() => []), zkts: cases.map(() => []) };
     /** Runs `kind` alone: the other server is paused (SIGSTOP) while this one is measured. */
     const alone = (kind: Kind) => {
@@ -120,8 +123,12 @@ async function main(): Promise<void> {
       htmlReport(`zkts vs Apache ZooKeeper 3.8, standalone, ${date}`, rows, `${usageLine}.`),
     );
     console.log(`wrote ${stem}.json and ${stem}.html`);
+    failed = false;
   } finally {
-    rmSync(root, { recursive: true, force: true });
+    // Paused or not, what this run started stops with it; after a failure the servers' logs stay.
+    await Promise.all(started.map((server) => stopServer(server).catch(() => {})));
+    if (failed) process.stderr.write(`the servers' data and logs are kept in ${root}\n`);
+    else rmSync(root, { recursive: true, force: true });
   }
 }
 
