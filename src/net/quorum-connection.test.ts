@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, it } from "node:test";
-import { PacketType, type QuorumPacket } from "../quorum/quorum-packet.js";
+import { JuteWriter } from "../jute/binary.js";
+import { PacketType, type QuorumPacket, writeQuorumPacket } from "../quorum/quorum-packet.js";
 import { packBufferBytes, packedPartBytesMax } from "./outgoing-bytes.js";
 import { QuorumConnection } from "./quorum-connection.js";
 
@@ -124,6 +125,49 @@ describe("quorum connection", () => {
         const sent = [proposal(zxid, n), proposal(zxid + 1n, packedPartBytesMax + 100), commit(zxid)];
         assertSame(await roundTrip(leader, learner, sent), sent, `first packet of ${20 + n} bytes`);
       }
+    } finally {
+      close();
+    }
+  });
+
+  it("reads packets whole however their bytes are split across reads", async () => {
+    const { leader, close } = await connectedPair();
+    try {
+      const sent: QuorumPacket[] = [
+        proposal(0x200000001n, 200 * 1024),
+        {
+          type: PacketType.REQUEST,
+          zxid: -1n,
+          data: Buffer.alloc(70_000, 7),
+          authinfo: [{ scheme: "ip", id: "127.0.0.1" }],
+        },
+        commit(0x200000001n),
+        proposal(0x200000002n, 10),
+      ];
+      const writer = new JuteWriter();
+      for (const packet of sent) writeQuorumPacket(writer, packet);
+      const bytes = writer.toBuffer();
+      const received: QuorumPacket[] = [];
+      let closedReason: string | null = null;
+      leader.handlers = {
+        packet: (packet) => received.push(packet),
+        closed: (reason) => {
+          closedReason = reason;
+        },
+      };
+      // Reads of 1, 7 and 15 bytes split headers; 4093 bytes, data; the rest, several packets.
+      const sizes = [1, 7, 15, 4093, 65_536, 3, 200_000];
+      let offset = 0;
+      for (let i = 0; offset < bytes.length; i++) {
+        const size = sizes[i % sizes.length]!;
+        // The socket's "data" path, called directly so that the reads are exactly these.
+        (leader as unknown as { received(chunk: Buffer): void }).received(
+          Buffer.from(bytes.subarray(offset, offset + size)),
+        );
+        offset += size;
+      }
+      assert.equal(closedReason, null);
+      assertSame(received, sent, "split reads");
     } finally {
       close();
     }

@@ -19,6 +19,9 @@ import { readSnapshotBody } from "../storage/snapshot-format.js";
 import { DataTree } from "../tree/data-tree.js";
 import { OutgoingBytes, packedPartBytesMax, writeParts } from "./outgoing-bytes.js";
 
+/** A QuorumPacket's type, zxid and data length: what says how long the packet is. */
+const quorumPacketHeaderBytes = 16;
+
 /** Bytes buffered from a peer without a whole packet (a snapshot included) before the connection is dropped. */
 export const quorumReceiveBytesMaxDefault = 1024 * 1024 * 1024;
 /** Bytes queued to a peer that is not reading before the connection is dropped. */
@@ -129,10 +132,16 @@ export class QuorumConnection {
   private consume(): void {
     while (this.bufferedBytes > 0 && this.open) {
       if (this.expectSnapshot && this.bufferedBytes < this.snapshotAttemptBytes * 2) return;
+      // A packet that has not all arrived (a 100 KiB proposal comes in several reads) is not
+      // joined and parsed on every read: that copied its bytes once per read and threw a
+      // decode error each time.
+      if (!this.expectSnapshot && this.bufferedBytes < this.firstPacketBytesMin()) return;
       const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
       this.chunks = [bytes];
       // One reader for every whole packet in what has arrived (often a turn's proposals and commits).
-      const reader = new JuteReader(bytes);
+      // Socket bytes are never written again: a large value (a 100 KiB proposal's txn) is
+      // handed on as a view of them, not copied (JuteReader.sharingLargeValues).
+      const reader = JuteReader.sharingLargeValues(bytes);
       if (this.expectSnapshot) {
         let snapshot: SyncedSnapshot;
         try {
@@ -178,6 +187,25 @@ export class QuorumConnection {
   }
 
   private pendingSnap: QuorumPacket | null = null;
+
+  /**
+   * The fewest bytes the first buffered packet can take, from its header: type, zxid and
+   * data length, the data, and authinfo's count (authinfo's entries, when any, are not
+   * counted: the parse finds them missing). A length beyond what may be buffered counts as
+   * nothing, so that the parse, not this, reports it.
+   */
+  private firstPacketBytesMin(): number {
+    if (this.bufferedBytes < quorumPacketHeaderBytes) return quorumPacketHeaderBytes;
+    let header = this.chunks[0]!;
+    if (header.length < quorumPacketHeaderBytes) {
+      header = Buffer.concat(this.chunks);
+      this.chunks = [header];
+    }
+    const dataBytes = header.readInt32BE(12);
+    const max = this.options.receiveBytesMax ?? quorumReceiveBytesMaxDefault;
+    if (dataBytes <= 0 || dataBytes > max) return quorumPacketHeaderBytes;
+    return quorumPacketHeaderBytes + dataBytes + 4;
+  }
 
   private advance(bytes: Buffer, consumed: number): void {
     const rest = bytes.subarray(consumed);
