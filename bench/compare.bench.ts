@@ -104,8 +104,6 @@ async function main(): Promise<void> {
       },
       zkts: { rssBytes: rssBytes(servers.zkts.child.pid!), cpuSeconds: cpuSeconds(servers.zkts.child.pid!) },
     };
-    await stopServer(servers.zookeeper);
-    await stopServer(servers.zkts);
     const rows = compareRows(cases, runs);
     const date = new Date().toISOString();
     console.log(

@@ -52,7 +52,8 @@ export async function startServer(
     "admin.enableServer": "false",
     ...extra,
   };
-  const log = openSync(join(dataDir, "..", `${kind}-${port}.log`), "a");
+  const logPath = join(dataDir, "..", `${kind}-${port}.log`);
+  const log = openSync(logPath, "a");
   const startedMs = performance.now();
   let child: ChildProcess;
   if (kind === "zookeeper") {
@@ -78,9 +79,7 @@ export async function startServer(
   }
   for (;;) {
     if (child.exitCode !== null) {
-      throw new Error(
-        `${kind} exited with ${child.exitCode}; its log: ${join(dataDir, "..", `${kind}-${port}.log`)}`,
-      );
+      throw new Error(`${kind} exited with ${child.exitCode}; its log: ${logPath}`);
     }
     const answer = await fourLetterWord("127.0.0.1", port, "srvr", 1_000).catch(() => "");
     if (answer.includes("Mode:")) break;

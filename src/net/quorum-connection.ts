@@ -192,7 +192,8 @@ export class QuorumConnection {
    * The fewest bytes the first buffered packet can take, from its header: type, zxid and
    * data length, the data, and authinfo's count (authinfo's entries, when any, are not
    * counted: the parse finds them missing). A length beyond what may be buffered counts as
-   * nothing, so that the parse, not this, reports it.
+   * nothing, so that the parse, not this, reports it. A header split over reads is joined
+   * into the first chunk.
    */
   private firstPacketBytesMin(): number {
     if (this.bufferedBytes < quorumPacketHeaderBytes) return quorumPacketHeaderBytes;
