@@ -13,14 +13,32 @@ export class JuteDecodeError extends Error {
 /** Strings up to this many chars are tried as ASCII, byte by byte (JuteWriter.string). */
 const asciiCopyCharsMax = 64;
 
-/** Appends jute values to a growing buffer. */
+/** A buffer the writer took without copying it: it goes in front of own byte `at`. */
+interface DetachedPart {
+  readonly at: number;
+  readonly bytes: Buffer;
+  /** Where it ends in the bytes written (own and detached). */
+  readonly end: number;
+}
+
+/**
+ * Appends jute values to a growing buffer. A writer made with `detachBytesMin` does not copy
+ * a buffer field or raw bytes that long: it keeps them beside its own bytes and hands
+ * everything out as parts (`toParts`), for a gathering write.
+ */
 export class JuteWriter {
   private buffer: Buffer;
   /** A view on `buffer` for 64-bit writes (V8's DataView is far faster than Buffer's BigInt writes). */
   private view: DataView;
+  /** Bytes in `buffer`. */
   private length = 0;
+  private detached: DetachedPart[] | null = null;
+  private detachedBytes = 0;
 
-  constructor(initialBytes = 256) {
+  constructor(
+    initialBytes = 256,
+    private readonly detachBytesMin = Number.POSITIVE_INFINITY,
+  ) {
     this.buffer = Buffer.allocUnsafe(initialBytes);
     this.view = new DataView(this.buffer.buffer, this.buffer.byteOffset, this.buffer.byteLength);
   }
@@ -60,6 +78,7 @@ export class JuteWriter {
   buffer_(value: Buffer | null): this {
     if (value === null) return this.int(-1);
     this.int(value.length);
+    if (value.length >= this.detachBytesMin) return this.detach(value);
     this.reserve(value.length);
     value.copy(this.buffer, this.length);
     this.length += value.length;
@@ -100,29 +119,71 @@ export class JuteWriter {
 
   /** Raw bytes with no length prefix. */
   raw(value: Buffer): this {
+    if (value.length >= this.detachBytesMin) return this.detach(value);
     this.reserve(value.length);
     value.copy(this.buffer, this.length);
     this.length += value.length;
     return this;
   }
 
-  /** Overwrites an int already written at `offset` (used for frame lengths). */
-  patchInt(offset: number, value: number): void {
-    this.buffer.writeInt32BE(value | 0, offset);
+  /** Takes `value` as the next bytes without copying it (it must not change until written out). */
+  private detach(value: Buffer): this {
+    this.detachedBytes += value.length;
+    this.detached ??= [];
+    this.detached.push({ at: this.length, bytes: value, end: this.length + this.detachedBytes });
+    return this;
   }
 
+  /** Overwrites an int already written at `offset` (used for frame lengths). */
+  patchInt(offset: number, value: number): void {
+    this.buffer.writeInt32BE(value | 0, this.ownOffset(offset));
+  }
+
+  /** Where byte `offset` of everything written lies in the writer's own buffer. */
+  private ownOffset(offset: number): number {
+    const detached = this.detached;
+    if (detached === null) return offset;
+    for (let i = detached.length - 1; i >= 0; i--) {
+      const part = detached[i]!;
+      if (part.end <= offset) return offset - (part.end - part.at);
+      if (part.end - part.bytes.length < offset + 4) {
+        throw new RangeError(`bytes at ${offset} are a detached buffer's, not the writer's`);
+      }
+    }
+    return offset;
+  }
+
+  /** Bytes written so far, detached ones included. */
   get byteLength(): number {
-    return this.length;
+    return this.length + this.detachedBytes;
   }
 
   /** Starts over at the beginning, keeping the buffer (for a writer reused per message). */
   reset(): void {
     this.length = 0;
+    this.detached = null;
+    this.detachedBytes = 0;
   }
 
-  /** The bytes written so far (a view, not a copy). */
+  /** The bytes written so far: a view of the writer's buffer, or a copy when some were detached. */
   toBuffer(): Buffer {
+    if (this.detached !== null) return Buffer.concat(this.toParts(), this.byteLength);
     return this.buffer.subarray(0, this.length);
+  }
+
+  /** The bytes written so far, in order: views of the writer's buffer and the detached buffers. */
+  toParts(): Buffer[] {
+    const detached = this.detached;
+    if (detached === null) return [this.buffer.subarray(0, this.length)];
+    const parts: Buffer[] = [];
+    let from = 0;
+    for (const part of detached) {
+      if (part.at > from) parts.push(this.buffer.subarray(from, part.at));
+      parts.push(part.bytes);
+      from = part.at;
+    }
+    if (this.length > from) parts.push(this.buffer.subarray(from, this.length));
+    return parts;
   }
 }
 

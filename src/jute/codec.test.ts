@@ -229,6 +229,31 @@ describe("framer", () => {
     );
     assert.equal(framer.bufferedBytes, 0);
   });
+
+  it("returns the same frames however the stream is cut into chunks", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 8 }),
+        fc.array(fc.integer({ min: 0, max: 2400 }), { maxLength: 12 }),
+        (bodies, cuts) => {
+          const stream = Buffer.concat(bodies.map((body) => frame(Buffer.from(body))));
+          const points = [...new Set(cuts.map((cut) => cut % (stream.length + 1)))].sort((a, b) => a - b);
+          const framer = new Framer(300);
+          const frames: Buffer[] = [];
+          let from = 0;
+          for (const point of [...points, stream.length]) {
+            frames.push(...framer.push(stream.subarray(from, point)));
+            from = point;
+          }
+          assert.deepEqual(
+            frames.map((body) => body.toString("hex")),
+            bodies.map((body) => Buffer.from(body).toString("hex")),
+          );
+          assert.equal(framer.bufferedBytes, 0);
+        },
+      ),
+    );
+  });
 });
 
 describe("multi and txn codecs", () => {

@@ -49,22 +49,40 @@ export class Framer {
     return header.readInt32BE(0);
   }
 
+  /**
+   * Removes the first `bytes` buffered bytes. A frame that spans chunks is copied once,
+   * its own bytes only: what follows it in the last chunk stays a view of that chunk
+   * (copying it along would copy a large frame that arrives behind it twice).
+   */
   private take(bytes: number): Buffer {
     const first = this.pending[0]!;
+    this.pendingBytes -= bytes;
     if (first.length === bytes) {
       this.pending.shift();
-      this.pendingBytes -= bytes;
       return first;
     }
     if (first.length > bytes) {
       this.pending[0] = first.subarray(bytes);
-      this.pendingBytes -= bytes;
       return first.subarray(0, bytes);
     }
-    const joined = Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = joined.length > bytes ? [joined.subarray(bytes)] : [];
-    this.pendingBytes -= bytes;
-    return joined.subarray(0, bytes);
+    const joined = Buffer.allocUnsafe(bytes);
+    let filled = 0;
+    let used = 0;
+    while (filled < bytes) {
+      const chunk = this.pending[used]!;
+      const wanted = bytes - filled;
+      if (chunk.length > wanted) {
+        chunk.copy(joined, filled, 0, wanted);
+        this.pending[used] = chunk.subarray(wanted);
+        filled = bytes;
+      } else {
+        chunk.copy(joined, filled);
+        filled += chunk.length;
+        used++;
+      }
+    }
+    this.pending.splice(0, used);
+    return joined;
   }
 }
 

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { AvgMinMaxCounter } from "../metrics/avg-min-max-counter.js";
 import type { DurableLog, LoggedTxn } from "../server/durable-log.js";
 import { syncDirectory } from "./files.js";
-import { encodeLogHeader, encodeLogRecords, logFileName } from "./txn-log-format.js";
+import { encodeLogHeader, encodeLogRecordParts, logFileName } from "./txn-log-format.js";
 
 export interface FileTxnLogOptions {
   /** The version-2 directory the log files live in. */
@@ -195,10 +195,9 @@ export class FileTxnLog implements DurableLog {
       parts.push(encodeLogHeader());
       newFile = true;
     }
-    const records = encodeLogRecords(batch);
-    parts.push(records);
-    let length = records.length;
-    if (newFile) length += parts[0]!.length;
+    parts.push(...encodeLogRecordParts(batch));
+    let length = 0;
+    for (const part of parts) length += part.length;
     const handle = this.handle;
     const position = this.position;
     await this.preallocate(handle, position + length);

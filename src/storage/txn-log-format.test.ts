@@ -6,6 +6,7 @@ import {
   CorruptionError,
   encodeLogHeader,
   encodeLogRecord,
+  encodeLogRecordParts,
   encodeLogRecords,
   type LogEntry,
   logFileName,
@@ -54,6 +55,38 @@ describe("txn log format", () => {
     assert.equal(first.readUInt32BE(0), 0);
   });
 
+  it("writes large values from where they are, as parts of the batch, with the same bytes", () => {
+    const big = (zxid: bigint, bytes: number): LogEntry => ({
+      header: { clientId: 7n, cxid: Number(zxid), zxid, time: 1000n, type: OpCode.setData },
+      txn: {
+        type: OpCode.setData,
+        txn: { path: `/n${zxid}`, data: Buffer.alloc(bytes, Number(zxid)), version: 3 },
+      },
+      digest: { version: 2, treeDigest: zxid },
+    });
+    const inMulti: LogEntry = {
+      header: { clientId: 7n, cxid: 9, zxid: 9n, time: 1000n, type: OpCode.multi },
+      txn: {
+        type: OpCode.multi,
+        txns: [big(20n, 100), big(21n, 40_000), big(22n, 16_384)].map((e) => e.txn),
+      },
+      digest: null,
+    };
+    const received = unmarshallTxnEntry(marshallTxnEntry(big(5n, 70_000)));
+    const entries = [entry(1n), big(2n, 102_400), big(3n, 16_383), inMulti, received, entry(6n)];
+    const parts = encodeLogRecordParts(entries);
+    const whole = Buffer.concat(entries.map((e) => encodeLogRecordParts([e], Number.POSITIVE_INFINITY)[0]!));
+    assert.deepEqual(Buffer.concat(parts), whole);
+    // Values of 16 KiB or more, and a received entry's bytes, are parts of their own, not copies.
+    const uncopied = [setDataValue(entries[1]!), ...multiValues(inMulti).slice(1), received.bytes!];
+    for (const value of uncopied) assert.ok(parts.includes(value));
+    assert.equal(parts.length, 2 * uncopied.length + 1);
+    assert.deepEqual(
+      parseTxnLog(Buffer.concat([encodeLogHeader(), ...parts])).entries.length,
+      entries.length,
+    );
+  });
+
   it("reports a partial last record as a torn tail, keeping what came before", () => {
     const whole = Buffer.concat([encodeLogHeader(), encodeLogRecord(entry(1n))]);
     const second = encodeLogRecord(entry(2n));
@@ -79,3 +112,13 @@ describe("txn log format", () => {
     assert.throws(() => parseTxnLog(badMagic), CorruptionError);
   });
 });
+
+function setDataValue(entry: LogEntry): Buffer {
+  assert.equal(entry.txn.type, OpCode.setData);
+  return (entry.txn as { txn: { data: Buffer } }).txn.data;
+}
+
+function multiValues(entry: LogEntry): Buffer[] {
+  assert.equal(entry.txn.type, OpCode.multi);
+  return (entry.txn as { txns: { txn: { data: Buffer } }[] }).txns.map((inner) => inner.txn.data);
+}

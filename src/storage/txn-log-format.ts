@@ -50,18 +50,23 @@ export interface LogEntry {
 /** Bytes of a record around its entry: checksum (8), length (4) and end byte (1). */
 const recordOverheadBytes = 13;
 
-/** A starting size for the writer: the payload plus room for paths and the fields. */
-function sizeHint(txn: Txn): number {
+/**
+ * A starting size for the writer: the payload (unless it is `detachBytesMin` or longer, and
+ * so not copied in) plus room for paths and the fields.
+ */
+function sizeHint(txn: Txn, detachBytesMin: number): number {
   switch (txn.type) {
     case OpCode.setData:
     case OpCode.create:
     case OpCode.create2:
     case OpCode.createTTL:
-    case OpCode.createContainer:
-      return 128 + txn.txn.path.length * 3 + (txn.txn.data?.length ?? 0);
+    case OpCode.createContainer: {
+      const data = txn.txn.data?.length ?? 0;
+      return 128 + txn.txn.path.length * 3 + (data < detachBytesMin ? data : 0);
+    }
     case OpCode.multi: {
       let bytes = 128;
-      for (const inner of txn.txns) bytes += 16 + sizeHint(inner);
+      for (const inner of txn.txns) bytes += 16 + sizeHint(inner, detachBytesMin);
       return bytes;
     }
     default:
@@ -70,16 +75,33 @@ function sizeHint(txn: Txn): number {
 }
 
 /**
- * Records as FileTxnLog.append writes them, back to back in one buffer: per entry the
- * Adler32 checksum of the entry (a long), the entry length-prefixed, then 'B'. Each entry
- * is written once, in place.
+ * Values at least this long are written to the log from where they are (the request's or the
+ * proposal's bytes, as their own part of one pwritev) instead of being copied into the batch.
  */
-export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
+export const logDetachBytesMin = 16 * 1024;
+
+/**
+ * Records as FileTxnLog.append writes them, back to back: per entry the Adler32 checksum of
+ * the entry (a long), the entry length-prefixed, then 'B'. Each entry is written once, in
+ * place; values of `detachBytesMin` bytes or more are not copied but returned as parts of
+ * their own, in order with the rest.
+ */
+export function encodeLogRecordParts(
+  entries: readonly LogEntry[],
+  detachBytesMin = logDetachBytesMin,
+): Buffer[] {
   let hint = 0;
   for (const entry of entries) {
-    hint += recordOverheadBytes + (entry.bytes?.length ?? sizeHint(entry.txn));
+    const known = entry.bytes;
+    hint +=
+      recordOverheadBytes +
+      (known === undefined
+        ? sizeHint(entry.txn, detachBytesMin)
+        : known.length < detachBytesMin
+          ? known.length
+          : 0);
   }
-  const writer = new JuteWriter(hint);
+  const writer = new JuteWriter(hint, detachBytesMin);
   const starts: number[] = [];
   for (const entry of entries) {
     const start = writer.byteLength;
@@ -91,13 +113,30 @@ export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
     writer.patchInt(start + 8, writer.byteLength - start - 12);
     writer.raw(endOfRecordByte);
   }
-  const bytes = writer.toBuffer();
+  const parts = writer.toParts();
+  // The checksums, each over its entry's bytes wherever they lie among the parts.
+  let part = 0;
+  let partStart = 0;
   for (let i = 0; i < starts.length; i++) {
-    const start = starts[i]!;
-    const end = i + 1 < starts.length ? starts[i + 1]! : bytes.length;
-    bytes.writeInt32BE(adler32Range(bytes, start + 12, end - 1) | 0, start + 4);
+    const start = starts[i]! + 12;
+    const end = (i + 1 < starts.length ? starts[i + 1]! : writer.byteLength) - 1;
+    let sum = 1;
+    for (let at = start; at < end; ) {
+      while (partStart + parts[part]!.length <= at) partStart += parts[part++]!.length;
+      const bytes = parts[part]!;
+      const to = Math.min(end, partStart + bytes.length);
+      sum = adler32Range(bytes, at - partStart, to - partStart, sum);
+      at = to;
+    }
+    writer.patchInt(starts[i]! + 4, sum);
   }
-  return bytes;
+  return parts;
+}
+
+/** The records of `entries` in one buffer (encodeLogRecordParts, joined). */
+export function encodeLogRecords(entries: readonly LogEntry[]): Buffer {
+  const parts = encodeLogRecordParts(entries);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 /** One entry's record (encodeLogRecords of one). */
@@ -115,7 +154,7 @@ function writeEntry(writer: JuteWriter, entry: LogEntry): void {
 /** Util.marshallTxnEntry: the entry's bytes (`entry.bytes` when it has them). */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
   if (entry.bytes !== undefined) return entry.bytes;
-  const writer = new JuteWriter(sizeHint(entry.txn));
+  const writer = new JuteWriter(sizeHint(entry.txn, Number.POSITIVE_INFINITY));
   writeEntry(writer, entry);
   return writer.toBuffer();
 }
