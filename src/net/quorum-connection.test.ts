@@ -108,6 +108,13 @@ describe("quorum connection", () => {
         data: Buffer.from("with auth"),
         authinfo: [{ scheme: "digest", id: "user:hash" }],
       });
+      // A forwarded request's large data leaves as it is, between the header and the authinfo.
+      sent.push({
+        type: PacketType.REQUEST,
+        zxid: -1n,
+        data: Buffer.alloc(100 * 1024, 9),
+        authinfo: [{ scheme: "ip", id: "127.0.0.1" }],
+      });
       assertSame(await roundTrip(leader, learner, sent), sent, "mixed sizes");
     } finally {
       close();
@@ -142,6 +149,14 @@ describe("quorum connection", () => {
           authinfo: [{ scheme: "ip", id: "127.0.0.1" }],
         },
         commit(0x200000001n),
+        { type: PacketType.PING, zxid: 5n, data: null, authinfo: null },
+        // Authinfo longer than what is joined beyond a packet's data for it.
+        {
+          type: PacketType.REQUEST,
+          zxid: -1n,
+          data: Buffer.alloc(20_000, 3),
+          authinfo: [{ scheme: "digest", id: "x".repeat(3000) }],
+        },
         proposal(0x200000002n, 10),
       ];
       const writer = new JuteWriter();

@@ -21,6 +21,12 @@ import { OutgoingBytes, packedPartBytesMax, writeParts } from "./outgoing-bytes.
 
 /** A QuorumPacket's type, zxid and data length: what says how long the packet is. */
 const quorumPacketHeaderBytes = 16;
+/**
+ * Bytes joined beyond a packet's data when it spans reads, for the authinfo its header does
+ * not count (a forwarded request's auth ids: tens of bytes). Longer authinfo is found by a
+ * second parse of everything buffered.
+ */
+const authinfoBytesAllowance = 1024;
 
 /** Bytes buffered from a peer without a whole packet (a snapshot included) before the connection is dropped. */
 export const quorumReceiveBytesMaxDefault = 1024 * 1024 * 1024;
@@ -32,6 +38,19 @@ export interface QuorumConnectionHandlers {
   packet(packet: QuorumPacket, snapshot: SyncedSnapshot | null): void;
   /** The connection is gone (once). */
   closed(reason: string): void;
+}
+
+/**
+ * The fewest bytes the packet at `offset` of `bytes` can take, from its header: type, zxid and
+ * data length, the data, and authinfo's count (authinfo's entries, when any, are not counted:
+ * the parse finds them missing). A data length that cannot be right (negative, or beyond what a
+ * connection buffers) counts as nothing, so that the parse, not this, reports it.
+ */
+function packetBytesMin(bytes: Buffer, offset: number): number {
+  if (bytes.length - offset < quorumPacketHeaderBytes) return quorumPacketHeaderBytes;
+  const dataBytes = bytes.readInt32BE(offset + 12);
+  if (dataBytes < -1 || dataBytes > quorumReceiveBytesMaxDefault) return quorumPacketHeaderBytes;
+  return quorumPacketHeaderBytes + Math.max(dataBytes, 0) + 4;
 }
 
 export class QuorumConnection {
@@ -72,9 +91,14 @@ export class QuorumConnection {
     if (!this.open) return;
     const data = packet.data;
     if (packet.authinfo !== null) {
-      const writer = new JuteWriter(64 + (data?.length ?? 0));
+      // A forwarded request: its data, when large, is queued as it is rather than copied.
+      const dataBytes = data?.length ?? 0;
+      const writer = new JuteWriter(
+        64 + (dataBytes <= packedPartBytesMax ? dataBytes : 0),
+        packedPartBytesMax + 1,
+      );
       writeQuorumPacket(writer, packet);
-      this.outgoing.add(writer.toBuffer());
+      for (const part of writer.toParts()) this.outgoing.add(part);
     } else {
       // QuorumPacket: type, zxid, data (length-prefixed, -1 for none), authinfo (-1: none).
       const dataBytes = data === null ? 0 : data.length;
@@ -131,87 +155,129 @@ export class QuorumConnection {
 
   private consume(): void {
     while (this.bufferedBytes > 0 && this.open) {
-      if (this.expectSnapshot && this.bufferedBytes < this.snapshotAttemptBytes * 2) return;
+      if (this.expectSnapshot) {
+        if (!this.consumeSnapshot()) return;
+        continue;
+      }
       // A packet that has not all arrived (a 100 KiB proposal comes in several reads) is not
       // joined and parsed on every read: that copied its bytes once per read and threw a
       // decode error each time.
-      if (!this.expectSnapshot && this.bufferedBytes < this.firstPacketBytesMin()) return;
-      const bytes = this.chunks.length === 1 ? (this.chunks[0] as Buffer) : Buffer.concat(this.chunks);
-      this.chunks = [bytes];
-      // One reader for every whole packet in what has arrived (often a turn's proposals and commits).
-      // Socket bytes are never written again: a large value (a 100 KiB proposal's txn) is
-      // handed on as a view of them, not copied (JuteReader.sharingLargeValues).
-      const reader = JuteReader.sharingLargeValues(bytes);
-      if (this.expectSnapshot) {
-        let snapshot: SyncedSnapshot;
-        try {
-          this.snapshotAttemptBytes = bytes.length;
-          snapshot = this.readSnapshot(reader);
-        } catch (error) {
-          if (error instanceof JuteDecodeError) return;
-          throw error;
-        }
-        this.expectSnapshot = false;
-        this.snapshotAttemptBytes = 0;
-        const packet = this.pendingSnap as QuorumPacket;
-        this.pendingSnap = null;
-        this.advance(bytes, reader.position);
-        this.handlers?.packet(packet, snapshot);
-        continue;
+      const first = this.firstPacketBytesMin();
+      if (this.bufferedBytes < first) return;
+      // The first packet in one buffer: the first chunk when it holds it, else its own bytes
+      // joined, with room for authinfo (what follows stays where it is, not copied now and
+      // again with the next packet).
+      if (this.chunks[0]!.length < first) {
+        this.joinFront(Math.min(this.bufferedBytes, first + authinfoBytesAllowance));
       }
-      let consumed = 0;
-      let whole = true;
-      while (consumed < bytes.length && this.open) {
-        let packet: QuorumPacket;
-        try {
-          packet = readQuorumPacket(reader);
-        } catch (error) {
-          if (!(error instanceof JuteDecodeError)) throw error;
-          whole = false;
-          break;
-        }
-        consumed = reader.position;
-        if (packet.type === PacketType.SNAP && this.options.learnerSide) {
-          // The snapshot follows on the stream: the packet is handed on with it.
-          this.expectSnapshot = true;
-          this.pendingSnap = packet;
-          this.snapshotAttemptBytes = 0;
-          break;
-        }
-        this.handlers?.packet(packet, null);
+      let consumed = this.consumePackets(this.chunks[0]!);
+      if (consumed === 0) {
+        // Longer than its header said (it carries authinfo): everything joined, parsed again.
+        if (this.chunks.length === 1) return;
+        this.joinFront(this.bufferedBytes);
+        consumed = this.consumePackets(this.chunks[0]!);
+        if (consumed === 0) return;
       }
-      this.advance(bytes, consumed);
-      // Part of a packet is all that is left: wait for more bytes.
-      if (!whole) return;
+      this.advance(consumed);
     }
+  }
+
+  /**
+   * Hands on every whole packet at the start of `bytes` (up to a SNAP, whose snapshot follows);
+   * returns how many bytes they took.
+   */
+  private consumePackets(bytes: Buffer): number {
+    // One reader for every whole packet (often a turn's proposals and commits). Socket bytes
+    // are never written again: a large value (a 100 KiB proposal's txn) is handed on as a view
+    // of them, not copied (JuteReader.sharingLargeValues).
+    const reader = JuteReader.sharingLargeValues(bytes);
+    let consumed = 0;
+    while (consumed < bytes.length && this.open) {
+      // A packet cut off by the end of what has arrived is left for later without a failed
+      // parse (an exception each time, after a turn's whole packets).
+      if (bytes.length - consumed < packetBytesMin(bytes, consumed)) break;
+      let packet: QuorumPacket;
+      try {
+        packet = readQuorumPacket(reader);
+      } catch (error) {
+        if (!(error instanceof JuteDecodeError)) throw error;
+        break;
+      }
+      consumed = reader.position;
+      if (packet.type === PacketType.SNAP && this.options.learnerSide) {
+        // The snapshot follows on the stream: the packet is handed on with it.
+        this.expectSnapshot = true;
+        this.pendingSnap = packet;
+        this.snapshotAttemptBytes = 0;
+        break;
+      }
+      this.handlers?.packet(packet, null);
+    }
+    return consumed;
+  }
+
+  /** Parses the snapshot that follows SNAP once all of it is here; false while it is not. */
+  private consumeSnapshot(): boolean {
+    if (this.bufferedBytes < this.snapshotAttemptBytes * 2) return false;
+    if (this.chunks.length > 1) this.joinFront(this.bufferedBytes);
+    const bytes = this.chunks[0]!;
+    const reader = JuteReader.sharingLargeValues(bytes);
+    let snapshot: SyncedSnapshot;
+    try {
+      this.snapshotAttemptBytes = bytes.length;
+      snapshot = this.readSnapshot(reader);
+    } catch (error) {
+      if (error instanceof JuteDecodeError) return false;
+      throw error;
+    }
+    this.expectSnapshot = false;
+    this.snapshotAttemptBytes = 0;
+    const packet = this.pendingSnap as QuorumPacket;
+    this.pendingSnap = null;
+    this.advance(reader.position);
+    this.handlers?.packet(packet, snapshot);
+    return true;
   }
 
   private pendingSnap: QuorumPacket | null = null;
 
   /**
-   * The fewest bytes the first buffered packet can take, from its header: type, zxid and
-   * data length, the data, and authinfo's count (authinfo's entries, when any, are not
-   * counted: the parse finds them missing). A length beyond what may be buffered counts as
-   * nothing, so that the parse, not this, reports it. A header split over reads is joined
-   * into the first chunk.
+   * The fewest bytes the first buffered packet can take, from its header (see packetBytesMin).
+   * A header split over reads is joined into the first chunk.
    */
   private firstPacketBytesMin(): number {
     if (this.bufferedBytes < quorumPacketHeaderBytes) return quorumPacketHeaderBytes;
-    let header = this.chunks[0]!;
-    if (header.length < quorumPacketHeaderBytes) {
-      header = Buffer.concat(this.chunks);
-      this.chunks = [header];
-    }
-    const dataBytes = header.readInt32BE(12);
-    const max = this.options.receiveBytesMax ?? quorumReceiveBytesMaxDefault;
-    if (dataBytes <= 0 || dataBytes > max) return quorumPacketHeaderBytes;
-    return quorumPacketHeaderBytes + dataBytes + 4;
+    if (this.chunks[0]!.length < quorumPacketHeaderBytes) this.joinFront(quorumPacketHeaderBytes);
+    return packetBytesMin(this.chunks[0]!, 0);
   }
 
-  private advance(bytes: Buffer, consumed: number): void {
-    const rest = bytes.subarray(consumed);
-    this.chunks = rest.length === 0 ? [] : [rest];
-    this.bufferedBytes = rest.length;
+  /** Makes the first `bytes` buffered bytes one chunk, copying those only. */
+  private joinFront(bytes: number): void {
+    const joined = Buffer.allocUnsafe(bytes);
+    let filled = 0;
+    let used = 0;
+    while (filled < bytes) {
+      const chunk = this.chunks[used]!;
+      const wanted = bytes - filled;
+      if (chunk.length > wanted) {
+        chunk.copy(joined, filled, 0, wanted);
+        this.chunks[used] = chunk.subarray(wanted);
+        filled = bytes;
+      } else {
+        chunk.copy(joined, filled);
+        filled += chunk.length;
+        used++;
+      }
+    }
+    this.chunks.splice(0, used, joined);
+  }
+
+  /** Drops the first `consumed` bytes of the first chunk. */
+  private advance(consumed: number): void {
+    const first = this.chunks[0]!;
+    if (consumed === first.length) this.chunks.shift();
+    else this.chunks[0] = first.subarray(consumed);
+    this.bufferedBytes -= consumed;
   }
 
   /** The leader's snapshot body and signature; throws JuteDecodeError until all of it is here. */

@@ -112,8 +112,8 @@ export function decodeZabMessage(packet: QuorumPacket): QuorumMessage | null {
     case PacketType.PROPOSAL:
     case PacketType.INFORM: {
       if (packet.data === null) throw new QuorumCodecError(`packet ${packet.type} without a txn`);
-      // The packet's data is a copy (readQuorumPacket), not a view of the receive buffer:
-      // the entry keeps it as its bytes, to log them.
+      // The entry keeps the packet's data (a view of the bytes read from the socket, or a copy
+      // of a small one) as its bytes, to log them; a large value in it stays a view too.
       const txn = unmarshallTxnEntry(packet.data);
       const proposal = { zxid: txn.header.zxid, txn };
       return packet.type === PacketType.PROPOSAL

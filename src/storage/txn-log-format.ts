@@ -171,15 +171,18 @@ export function withMarshalledBytes<T extends LogEntry>(entry: T): T & { readonl
   };
 }
 
-/** Decodes a marshalled txn entry (the inverse of marshallTxnEntry), keeping `bytes` as its bytes. */
+/**
+ * Decodes a marshalled txn entry (the inverse of marshallTxnEntry), keeping `bytes` as its
+ * bytes. `bytes` must never be written again (a proposal as it came off the socket): a large
+ * value in the txn is a view of them, not a copy, and the entry keeps them alive anyway.
+ */
 export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
-  const { header, txn, digest } = decodeTxnEntry(bytes);
+  const { header, txn, digest } = decodeTxnEntry(JuteReader.sharingLargeValues(bytes));
   return { header, txn, digest, bytes };
 }
 
-/** Decodes a marshalled txn entry; the entry does not refer to `bytes` (a view of a log file, say). */
-function decodeTxnEntry(bytes: Buffer): LogEntry {
-  const reader = new JuteReader(bytes);
+/** Decodes a marshalled txn entry; the entry does not refer to the reader's bytes (a view of a log file, say) unless the reader shares them. */
+function decodeTxnEntry(reader: JuteReader): LogEntry {
   const header = TxnHeader.read(reader);
   const txn = readTxn(header.type, reader);
   const digest = reader.remaining > 0 ? TxnDigest.read(reader) : null;
@@ -255,7 +258,7 @@ export function parseTxnLog(bytes: Buffer, recordBytesMax = 0xfffff + 1024): Par
       throw new LogCorruptionError("checksum or end-of-record mismatch", offset, lastGood());
     try {
       // Decoded from the file's bytes, not a copy of them: replayed entries need none.
-      entries.push(decodeTxnEntry(body));
+      entries.push(decodeTxnEntry(new JuteReader(body)));
     } catch (error) {
       if (error instanceof JuteDecodeError)
         throw new LogCorruptionError(`undecodable txn: ${error.message}`, offset, lastGood());
