@@ -121,6 +121,39 @@ describe("quorum connection", () => {
     }
   });
 
+  it("sends data given in parts (a leader's proposal) as one packet's data", async () => {
+    const { leader, learner, close } = await connectedPair();
+    try {
+      const parts = [Buffer.from("header"), Buffer.alloc(100 * 1024, 5), Buffer.from("digest")];
+      const received = new Promise<QuorumPacket[]>((resolve, reject) => {
+        const packets: QuorumPacket[] = [];
+        learner.handlers = {
+          packet: (packet) => {
+            packets.push(packet);
+            if (packets.length === 3) resolve(packets);
+          },
+          closed: (reason) => reject(new Error(reason)),
+        };
+      });
+      leader.send({ type: PacketType.PROPOSAL, zxid: 7n, data: parts, authinfo: null });
+      leader.send({
+        type: PacketType.PROPOSAL,
+        zxid: 8n,
+        data: [Buffer.from("small"), Buffer.from("parts")],
+        authinfo: null,
+      });
+      leader.send(commit(7n));
+      const [large, small, committed] = await received;
+      assert.deepEqual(Buffer.from(large!.data!), Buffer.concat(parts));
+      assert.equal(large!.zxid, 7n);
+      assert.deepEqual(small!.data, Buffer.from("smallparts"));
+      assert.equal(small!.authinfo, null);
+      assert.equal(committed!.type, PacketType.COMMIT);
+    } finally {
+      close();
+    }
+  });
+
   it("keeps a large packet whole wherever its header falls in the packing buffer", async () => {
     const { leader, learner, close } = await connectedPair();
     try {

@@ -8,6 +8,8 @@ import net from "node:net";
 import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
 import type { ACL, StatPersisted } from "../jute/records.js";
 import {
+  dataBytes,
+  type OutgoingQuorumPacket,
   PacketType,
   type QuorumPacket,
   readQuorumPacket,
@@ -87,32 +89,31 @@ export class QuorumConnection {
    * a turn's packets to one peer are packed back to back and leave in one write (a leader
    * sends each learner its proposals and commits, often many per turn).
    */
-  send(packet: QuorumPacket, trailer: readonly Buffer[] = []): void {
+  send(packet: OutgoingQuorumPacket, trailer: readonly Buffer[] = []): void {
     if (!this.open) return;
     const data = packet.data;
-    if (packet.authinfo !== null) {
-      // A forwarded request: its data, when large, is queued as it is rather than copied.
-      const dataBytes = data?.length ?? 0;
-      const writer = new JuteWriter(
-        64 + (dataBytes <= packedPartBytesMax ? dataBytes : 0),
-        packedPartBytesMax + 1,
-      );
+    if (packet.authinfo !== null || (data !== null && !Buffer.isBuffer(data))) {
+      // A forwarded request, or data in parts (a leader's proposal): a large part is queued
+      // as it is rather than copied.
+      const bytes = dataBytes(data);
+      const writer = new JuteWriter(64 + (bytes <= packedPartBytesMax ? bytes : 0), packedPartBytesMax + 1);
       writeQuorumPacket(writer, packet);
       for (const part of writer.toParts()) this.outgoing.add(part);
     } else {
       // QuorumPacket: type, zxid, data (length-prefixed, -1 for none), authinfo (-1: none).
-      const dataBytes = data === null ? 0 : data.length;
-      const inline = dataBytes <= packedPartBytesMax;
-      const at = this.outgoing.claim(16 + (inline ? dataBytes + 4 : 0));
+      const whole = data as Buffer | null;
+      const wholeBytes = whole === null ? 0 : whole.length;
+      const inline = wholeBytes <= packedPartBytesMax;
+      const at = this.outgoing.claim(16 + (inline ? wholeBytes + 4 : 0));
       const view = this.outgoing.targetView;
       view.setInt32(at, packet.type);
       view.setBigInt64(at + 4, packet.zxid);
-      view.setInt32(at + 12, data === null ? -1 : dataBytes);
+      view.setInt32(at + 12, whole === null ? -1 : wholeBytes);
       if (inline) {
-        if (dataBytes > 0) data!.copy(this.outgoing.targetBuffer, at + 16);
-        view.setInt32(at + 16 + dataBytes, -1);
+        if (wholeBytes > 0) whole!.copy(this.outgoing.targetBuffer, at + 16);
+        view.setInt32(at + 16 + wholeBytes, -1);
       } else {
-        this.outgoing.add(data!);
+        this.outgoing.add(whole!);
         // The trailer may start a new packing buffer: its view, not the header's.
         const at = this.outgoing.claim(4);
         this.outgoing.targetView.setInt32(at, -1);
@@ -125,7 +126,7 @@ export class QuorumConnection {
   }
 
   /** Sends the SNAP packet, the snapshot body and the signature. */
-  sendSnapshot(packet: QuorumPacket, body: readonly Buffer[]): void {
+  sendSnapshot(packet: OutgoingQuorumPacket, body: readonly Buffer[]): void {
     const signature = new JuteWriter(16);
     signature.string(snapSignature);
     this.send(packet, [...body, signature.toBuffer()]);

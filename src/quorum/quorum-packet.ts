@@ -41,8 +41,28 @@ export interface QuorumPacket {
   authinfo: Id[] | null;
 }
 
-export function writeQuorumPacket(writer: JuteWriter, packet: QuorumPacket): void {
-  writer.int(packet.type).long(packet.zxid).buffer_(packet.data);
+/** A packet to send: its data may be in parts (a leader's proposal, whose large value is not copied in). */
+export interface OutgoingQuorumPacket extends Omit<QuorumPacket, "data"> {
+  data: Buffer | readonly Buffer[] | null;
+}
+
+/** The bytes of a packet's data, in one buffer or in parts. */
+export function dataBytes(data: Buffer | readonly Buffer[] | null): number {
+  if (data === null) return 0;
+  if (Buffer.isBuffer(data)) return data.length;
+  let bytes = 0;
+  for (const part of data as readonly Buffer[]) bytes += part.length;
+  return bytes;
+}
+
+export function writeQuorumPacket(writer: JuteWriter, packet: OutgoingQuorumPacket): void {
+  writer.int(packet.type).long(packet.zxid);
+  const data = packet.data;
+  if (data === null || Buffer.isBuffer(data)) writer.buffer_(data as Buffer | null);
+  else {
+    writer.int(dataBytes(data));
+    for (const part of data as readonly Buffer[]) writer.raw(part);
+  }
   if (packet.authinfo === null) writer.int(-1);
   else {
     writer.int(packet.authinfo.length);
@@ -50,8 +70,8 @@ export function writeQuorumPacket(writer: JuteWriter, packet: QuorumPacket): voi
   }
 }
 
-export function encodeQuorumPacket(packet: QuorumPacket): Buffer {
-  const writer = new JuteWriter(32 + (packet.data?.length ?? 0));
+export function encodeQuorumPacket(packet: OutgoingQuorumPacket): Buffer {
+  const writer = new JuteWriter(32 + dataBytes(packet.data));
   writeQuorumPacket(writer, packet);
   return Buffer.from(writer.toBuffer());
 }

@@ -5,10 +5,16 @@
  */
 import { JuteReader, JuteWriter } from "../jute/binary.js";
 import type { Id } from "../jute/records.js";
-import { type LogEntry, marshallTxnEntry, unmarshallTxnEntry } from "../storage/txn-log-format.js";
+import { type LogEntry, marshalledParts, unmarshallTxnEntry } from "../storage/txn-log-format.js";
 import type { DataTree } from "../tree/data-tree.js";
 import { epochOf, makeZxid, type ZabMessage } from "../zab/zab-types.js";
-import { encodeLearnerInfo, learnerProtocolVersion, PacketType, type QuorumPacket } from "./quorum-packet.js";
+import {
+  encodeLearnerInfo,
+  learnerProtocolVersion,
+  type OutgoingQuorumPacket,
+  PacketType,
+  type QuorumPacket,
+} from "./quorum-packet.js";
 
 /** The state a leader's SNAP carries: its tree and live sessions. */
 export interface SyncedSnapshot {
@@ -38,8 +44,12 @@ function int32(value: number): Buffer {
 }
 
 /** The packet for a core message; `myId` fills LearnerInfo. SNAP's snapshot bytes follow separately. */
-export function encodeZabMessage(message: QuorumMessage, myId: bigint): QuorumPacket {
-  const packet = (type: number, zxid: bigint, data: Buffer | null = null): QuorumPacket => ({
+export function encodeZabMessage(message: QuorumMessage, myId: bigint): OutgoingQuorumPacket {
+  const packet = (
+    type: number,
+    zxid: bigint,
+    data: Buffer | readonly Buffer[] | null = null,
+  ): OutgoingQuorumPacket => ({
     type,
     zxid,
     data,
@@ -63,9 +73,9 @@ export function encodeZabMessage(message: QuorumMessage, myId: bigint): QuorumPa
     case "snap":
       return packet(PacketType.SNAP, message.zxid);
     case "proposal":
-      return packet(PacketType.PROPOSAL, message.proposal.zxid, marshallTxnEntry(message.proposal.txn));
+      return packet(PacketType.PROPOSAL, message.proposal.zxid, marshalledParts(message.proposal.txn));
     case "inform":
-      return packet(PacketType.INFORM, message.proposal.zxid, marshallTxnEntry(message.proposal.txn));
+      return packet(PacketType.INFORM, message.proposal.zxid, marshalledParts(message.proposal.txn));
     case "commit":
       return packet(PacketType.COMMIT, message.zxid);
     // No quorum config in NEWLEADER: a Java learner then keeps its own (no reconfig).

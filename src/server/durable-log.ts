@@ -16,9 +16,10 @@ export interface LoggedTxn {
   /**
    * The txn marshalled (header, txn, digest), when that is done already: a leader's
    * proposal carries the bytes it sends its learners and logs, a learner's the bytes it
-   * received; the log copies them instead of encoding the txn again.
+   * received; the log writes them instead of encoding the txn again. In parts: a large value
+   * is a part of its own, never copied in.
    */
-  readonly bytes?: Buffer;
+  readonly bytes?: readonly Buffer[];
 }
 
 /** Storage that makes txns durable; `append` resolves once the whole batch is durable. */

@@ -43,8 +43,8 @@ export interface LogEntry {
   header: TxnHeaderRecord;
   txn: Txn;
   digest: TxnDigestRecord | null;
-  /** The entry marshalled, when that is done already (see LoggedTxn.bytes). */
-  readonly bytes?: Buffer;
+  /** The entry marshalled, in parts, when that is done already (see LoggedTxn.bytes). */
+  readonly bytes?: readonly Buffer[];
 }
 
 /** Bytes of a record around its entry: checksum (8), length (4) and end byte (1). */
@@ -93,13 +93,9 @@ export function encodeLogRecordParts(
   let hint = 0;
   for (const entry of entries) {
     const known = entry.bytes;
-    hint +=
-      recordOverheadBytes +
-      (known === undefined
-        ? sizeHint(entry.txn, detachBytesMin)
-        : known.length < detachBytesMin
-          ? known.length
-          : 0);
+    hint += recordOverheadBytes;
+    if (known === undefined) hint += sizeHint(entry.txn, detachBytesMin);
+    else for (const part of known) hint += part.length < detachBytesMin ? part.length : 0;
   }
   const writer = new JuteWriter(hint, detachBytesMin);
   const starts: number[] = [];
@@ -108,7 +104,7 @@ export function encodeLogRecordParts(
     starts.push(start);
     writer.long(0n).int(0);
     const known = entry.bytes;
-    if (known !== undefined) writer.raw(known);
+    if (known !== undefined) for (const part of known) writer.raw(part);
     else writeEntry(writer, entry);
     writer.patchInt(start + 8, writer.byteLength - start - 12);
     writer.raw(endOfRecordByte);
@@ -151,23 +147,38 @@ function writeEntry(writer: JuteWriter, entry: LogEntry): void {
   if (entry.digest !== null) TxnDigest.write(writer, entry.digest);
 }
 
-/** Util.marshallTxnEntry: the entry's bytes (`entry.bytes` when it has them). */
+/** Util.marshallTxnEntry: the entry's bytes in one buffer. */
 export function marshallTxnEntry(entry: LogEntry): Buffer {
-  if (entry.bytes !== undefined) return entry.bytes;
+  const known = entry.bytes;
+  if (known !== undefined) return known.length === 1 ? known[0]! : Buffer.concat(known);
   const writer = new JuteWriter(sizeHint(entry.txn, Number.POSITIVE_INFINITY));
   writeEntry(writer, entry);
   return writer.toBuffer();
 }
 
-/** The entry with its marshalled bytes kept beside it (a leader's proposal: sent, then logged). */
-export function withMarshalledBytes<T extends LogEntry>(entry: T): T & { readonly bytes: Buffer } {
+/**
+ * The entry's bytes in parts (`entry.bytes` when it has them): values of `logDetachBytesMin`
+ * or more are parts of their own, not copied.
+ */
+export function marshalledParts(entry: LogEntry): readonly Buffer[] {
+  if (entry.bytes !== undefined) return entry.bytes;
+  const writer = new JuteWriter(sizeHint(entry.txn, logDetachBytesMin), logDetachBytesMin);
+  writeEntry(writer, entry);
+  return writer.toParts();
+}
+
+/**
+ * The entry with its marshalled bytes kept beside it (a leader's proposal: sent, then logged),
+ * a large value as a part of its own rather than copied in.
+ */
+export function withMarshalledBytes<T extends LogEntry>(entry: T): T & { readonly bytes: readonly Buffer[] } {
   return {
     header: entry.header,
     txn: entry.txn,
     digest: entry.digest,
-    bytes: marshallTxnEntry(entry),
+    bytes: marshalledParts(entry),
   } as T & {
-    readonly bytes: Buffer;
+    readonly bytes: readonly Buffer[];
   };
 }
 
@@ -178,7 +189,7 @@ export function withMarshalledBytes<T extends LogEntry>(entry: T): T & { readonl
  */
 export function unmarshallTxnEntry(bytes: Buffer): LogEntry {
   const { header, txn, digest } = decodeTxnEntry(JuteReader.sharingLargeValues(bytes));
-  return { header, txn, digest, bytes };
+  return { header, txn, digest, bytes: [bytes] };
 }
 
 /** Decodes a marshalled txn entry; the entry does not refer to the reader's bytes (a view of a log file, say) unless the reader shares them. */
