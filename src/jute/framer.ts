@@ -65,25 +65,34 @@ export class Framer {
       this.pending[0] = first.subarray(bytes);
       return first.subarray(0, bytes);
     }
-    const joined = Buffer.allocUnsafe(bytes);
-    let filled = 0;
-    let used = 0;
-    while (filled < bytes) {
-      const chunk = this.pending[used]!;
-      const wanted = bytes - filled;
-      if (chunk.length > wanted) {
-        chunk.copy(joined, filled, 0, wanted);
-        this.pending[used] = chunk.subarray(wanted);
-        filled = bytes;
-      } else {
-        chunk.copy(joined, filled);
-        filled += chunk.length;
-        used++;
-      }
-    }
-    this.pending.splice(0, used);
-    return joined;
+    return takeJoined(this.pending, bytes);
   }
+}
+
+/**
+ * Copies the first `bytes` bytes of `chunks` (which must hold that many) into one buffer and
+ * removes them from `chunks`: chunks used whole are dropped, one used in part keeps its rest as
+ * a view. Only those bytes are copied.
+ */
+export function takeJoined(chunks: Buffer[], bytes: number): Buffer {
+  const joined = Buffer.allocUnsafe(bytes);
+  let filled = 0;
+  let used = 0;
+  while (filled < bytes) {
+    const chunk = chunks[used]!;
+    const wanted = bytes - filled;
+    if (chunk.length > wanted) {
+      chunk.copy(joined, filled, 0, wanted);
+      chunks[used] = chunk.subarray(wanted);
+      filled = bytes;
+    } else {
+      chunk.copy(joined, filled);
+      filled += chunk.length;
+      used++;
+    }
+  }
+  chunks.splice(0, used);
+  return joined;
 }
 
 /** Prefixes a body with its 4-byte length. */

@@ -6,6 +6,7 @@
  */
 import net from "node:net";
 import { JuteDecodeError, JuteReader, JuteWriter } from "../jute/binary.js";
+import { takeJoined } from "../jute/framer.js";
 import type { ACL, StatPersisted } from "../jute/records.js";
 import {
   dataBytes,
@@ -254,23 +255,7 @@ export class QuorumConnection {
 
   /** Makes the first `bytes` buffered bytes one chunk, copying those only. */
   private joinFront(bytes: number): void {
-    const joined = Buffer.allocUnsafe(bytes);
-    let filled = 0;
-    let used = 0;
-    while (filled < bytes) {
-      const chunk = this.chunks[used]!;
-      const wanted = bytes - filled;
-      if (chunk.length > wanted) {
-        chunk.copy(joined, filled, 0, wanted);
-        this.chunks[used] = chunk.subarray(wanted);
-        filled = bytes;
-      } else {
-        chunk.copy(joined, filled);
-        filled += chunk.length;
-        used++;
-      }
-    }
-    this.chunks.splice(0, used, joined);
+    this.chunks.unshift(takeJoined(this.chunks, bytes));
   }
 
   /** Drops the first `consumed` bytes of the first chunk. */
